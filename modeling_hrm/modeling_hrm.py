@@ -39,10 +39,14 @@ def trunc_normal_init_(tensor: torch.Tensor, std: float) -> torch.Tensor:
     return init.trunc_normal_(tensor, mean=0.0, std=sigma, a=-2 * sigma, b=2 * sigma)
 
 
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.element_size() < 4 else x
+
+
 def rms_norm(hidden_states: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm without a learnable weight, computed in float32 (as the original)."""
+    """RMSNorm without a learnable weight, computed in (at least) float32, as the original."""
     dtype = hidden_states.dtype
-    hidden_states = hidden_states.float()
+    hidden_states = _at_least_fp32(hidden_states)
     hidden_states = hidden_states * torch.rsqrt(hidden_states.square().mean(-1, keepdim=True) + eps)
     return hidden_states.to(dtype)
 
@@ -56,9 +60,9 @@ def rotary_cos_sin(seq_len: int, head_dim: int, theta: float, device) -> tuple[t
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Llama-style (non-interleaved) rotation of x (..., seq, head_dim), done in float32."""
+    """Llama-style (non-interleaved) rotation of x (..., seq, head_dim), done in (at least) float32."""
     dtype = x.dtype
-    x = x.float()
+    x = _at_least_fp32(x)
     x1, x2 = x.chunk(2, dim=-1)
     rotated = torch.cat((-x2, x1), dim=-1)
     return (x * cos + rotated * sin).to(dtype)
@@ -388,7 +392,7 @@ class HRMForPuzzleSolving(HRMPreTrainedModel):
     def heads(self, z_H: torch.Tensor):
         """Output network f_O and Q head: (token logits, q_halt, q_continue)."""
         logits = self.lm_head(z_H[:, self.config.puzzle_emb_len:])
-        q = self.q_head(z_H[:, 0]).float()
+        q = _at_least_fp32(self.q_head(z_H[:, 0]))
         return logits, q[..., 0], q[..., 1]
 
     # ---- one ACT segment ----
@@ -450,18 +454,19 @@ class HRMForPuzzleSolving(HRMPreTrainedModel):
         with torch.no_grad():
             is_last_step = steps >= cfg.halt_max_steps
             halted = is_last_step
-            if cfg.halt_max_steps > 1:
+            # As the original, the Q head decides halting only in training; in eval mode every row runs
+            # halt_max_steps segments (`solve(early_exit=True)` is the way to halt early at inference).
+            if self.training and cfg.halt_max_steps > 1:
                 halted = halted | (q_halt > q_continue)
-                if self.training:
-                    # Exploration: some rows must run at least a random number of steps in 2..halt_max_steps.
-                    explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
-                    min_steps = explore * torch.randint_like(steps, low=2, high=cfg.halt_max_steps + 1)
-                    halted = halted & (steps >= min_steps)
-                    # Q-learning target for "continue": the Q values one segment later (no replay, no target net).
-                    next_z_H, _ = self.reasoning_segment(z_H, z_L, x)
-                    _, next_halt, next_continue = self.heads(next_z_H)
-                    target_q_continue = torch.sigmoid(
-                        torch.where(is_last_step, next_halt, torch.maximum(next_halt, next_continue)))
+                # Exploration: some rows must run at least a random number of steps in 2..halt_max_steps.
+                explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
+                min_steps = explore * torch.randint_like(steps, low=2, high=cfg.halt_max_steps + 1)
+                halted = halted & (steps >= min_steps)
+                # Q-learning target for "continue": the Q values one segment later (no replay, no target net).
+                next_z_H, _ = self.reasoning_segment(z_H, z_L, x)
+                _, next_halt, next_continue = self.heads(next_z_H)
+                target_q_continue = torch.sigmoid(
+                    torch.where(is_last_step, next_halt, torch.maximum(next_halt, next_continue)))
 
         new_carry = HRMCarry(z_H=z_H.detach(), z_L=z_L.detach(), steps=steps, halted=halted, inputs=inputs,
                              labels=current_labels, puzzle_identifiers=ids)

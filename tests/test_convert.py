@@ -1,0 +1,114 @@
+"""Conversion of original-code checkpoints (raw state dict with `_orig_mod.model.inner.` keys)."""
+
+import pytest
+import torch
+import yaml
+from transformers import AutoModel
+
+import modeling_hrm  # noqa: F401  (registers the Auto classes)
+from modeling_hrm.convert_original_checkpoint import ConversionError, main
+from original_reference import original_segments
+
+PREFIX = "_orig_mod.model.inner."
+
+
+def original_layout(arch, vocab=11, num_ids=5, seq_len=16, seed=0):
+    """A fabricated checkpoint in the original key layout with random (non-trivial) values everywhere."""
+    g = torch.Generator().manual_seed(seed)
+    D = arch["hidden_size"]
+    inter = 256 * -(-round(arch["expansion"] * D * 2 / 3) // 256)
+
+    def rand(*shape, std=None):
+        return torch.randn(*shape, generator=g) * (std if std is not None else shape[-1] ** -0.5)
+
+    sd = {"H_init": rand(D, std=1.0), "L_init": rand(D, std=1.0), "embed_tokens.embedding_weight": rand(vocab, D),
+          "lm_head.weight": rand(vocab, D), "q_head.weight": rand(2, D), "q_head.bias": torch.tensor([-0.1, 0.1]),
+          "puzzle_emb.weights": rand(num_ids, arch["puzzle_emb_ndim"], std=0.5)}
+    plen = -(-arch["puzzle_emb_ndim"] // D)
+    if arch["pos_encodings"] == "learned":
+        sd["embed_pos.embedding_weight"] = rand(seq_len + plen, D)
+    for level, n in (("H", arch["H_layers"]), ("L", arch["L_layers"])):
+        for i in range(n):
+            p = f"{level}_level.layers.{i}."
+            sd[p + "self_attn.qkv_proj.weight"] = rand(3 * D, D)
+            sd[p + "self_attn.o_proj.weight"] = rand(D, D)
+            sd[p + "mlp.gate_up_proj.weight"] = rand(2 * inter, D)
+            sd[p + "mlp.down_proj.weight"] = rand(D, inter)
+    return sd
+
+
+ARCH = dict(name="hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", hidden_size=32, num_heads=4, expansion=4,
+            H_cycles=2, L_cycles=2, H_layers=2, L_layers=2, puzzle_emb_ndim=48, pos_encodings="rope",
+            halt_max_steps=3, halt_exploration_prob=0.1, rope_theta=10000.0, rms_norm_eps=1e-5,
+            loss=dict(name="losses@ACTLossHead", loss_type="stablemax_cross_entropy"))
+
+
+def write_original(tmp_path, sd, arch=ARCH):
+    torch.save({PREFIX + k: v for k, v in sd.items()}, tmp_path / "checkpoint")
+    (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "lr": 1e-4, "global_batch_size": 768}))
+    return ["--checkpoint", str(tmp_path / "checkpoint"), "--config", str(tmp_path / "all_config.yaml")]
+
+
+@pytest.mark.parametrize("pos", ["rope", "learned"])
+def test_converted_checkpoint_reproduces_the_original_forward(tmp_path, pos):
+    arch = dict(ARCH, pos_encodings=pos)
+    sd = original_layout(arch)
+    args = write_original(tmp_path, sd, arch)
+    assert main(args + ["--seq-len", "16", "--output", str(tmp_path / "hf")]) == 0
+    model = AutoModel.from_pretrained(tmp_path / "hf", dtype=torch.float32).eval()
+    cfg = model.config
+    assert (cfg.vocab_size, cfg.num_puzzle_identifiers, cfg.puzzle_emb_len, cfg.seq_len) == (11, 5, 2, 16)
+    # every tensor landed
+    ours = model.state_dict()
+    for key, tensor in sd.items():
+        name = {"embed_tokens.embedding_weight": "embed_tokens.weight", "puzzle_emb.weights": "puzzle_embedding.weight",
+                "embed_pos.embedding_weight": "embed_pos.weight"}.get(key, key)
+        assert torch.equal(ours[name], tensor), key
+    assert len(ours) == len(sd)
+
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randint(0, 11, (3, 16), generator=g)
+    ids = torch.tensor([0, 4, 2])
+    # float32: equal up to float32 rounding, accumulated over 3 segments × 2·(2·2 + 2) blocks.
+    # float64: the same computation, so agreement to ~1e-12 shows the difference above is rounding only.
+    for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
+        model = model.to(dtype)
+        reference = original_segments({k: v.to(dtype) for k, v in sd.items()}, arch, inputs, ids, num_segments=3)
+        carry = None
+        for logits_ref, q_halt_ref, q_cont_ref in reference:
+            out = model(inputs, ids, carry=carry)
+            carry = out.carry
+            torch.testing.assert_close(out.logits, logits_ref, rtol=tol, atol=tol)
+            torch.testing.assert_close(out.q_halt_logits, q_halt_ref.to(out.q_halt_logits.dtype), rtol=tol, atol=tol)
+            torch.testing.assert_close(out.q_continue_logits, q_cont_ref.to(out.q_halt_logits.dtype),
+                                       rtol=tol, atol=tol)
+
+
+def test_missing_and_unexpected_keys_are_listed(tmp_path, capsys):
+    sd = original_layout(ARCH)
+    del sd["L_level.layers.1.mlp.down_proj.weight"]
+    sd["L_level.layers.1.mlp.extra.weight"] = torch.zeros(1)
+    args = write_original(tmp_path, sd)
+    assert main(args + ["--seq-len", "16", "--output", str(tmp_path / "hf")]) == 1
+    err = capsys.readouterr().err
+    assert "missing keys: L_level.layers.1.mlp.down_proj.weight" in err
+    assert "unexpected keys: L_level.layers.1.mlp.extra.weight" in err
+    assert not (tmp_path / "hf").exists()
+
+
+def test_shape_mismatch_is_reported(tmp_path):
+    from modeling_hrm.convert_original_checkpoint import convert
+
+    sd = original_layout(ARCH)
+    sd["H_level.layers.0.self_attn.o_proj.weight"] = torch.zeros(32, 31)
+    write_original(tmp_path, sd)
+    with pytest.raises(ConversionError, match="o_proj.weight: checkpoint \\(32, 31\\)"):
+        convert(tmp_path / "checkpoint", tmp_path / "all_config.yaml", 16)
+
+
+def test_learned_positions_need_the_right_seq_len(tmp_path):
+    from modeling_hrm.convert_original_checkpoint import convert
+
+    write_original(tmp_path, original_layout(dict(ARCH, pos_encodings="learned")), dict(ARCH, pos_encodings="learned"))
+    with pytest.raises(ConversionError, match="embed_pos"):
+        convert(tmp_path / "checkpoint", tmp_path / "all_config.yaml", 81)
