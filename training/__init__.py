@@ -1,1 +1,8 @@
-"""training package."""
+"""Training and evaluation of HRM.
+
+- `training/train.py`: the Accelerate training script (deep supervision + ACT, resume, fine-tuning, Hub push).
+- `training.optim`: Adam-atan2, sign-SGD for the puzzle-embedding table, warm-up + cosine schedule.
+- `training.checkpointing`: atomic checkpoints, keep-last-K, exact resume, EMA.
+- `training.hub`: model cards from `model_cards/` templates and `push_to_hub`.
+- `training.evaluation` / `training/evaluate.py`: metrics and the `hrm-evaluate` command.
+"""

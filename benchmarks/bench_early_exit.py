@@ -1,0 +1,136 @@
+"""Benchmark: batched inference with per-row early exit vs always running max_steps segments.
+
+Rows whose Q head says halt leave the batch inside `model.solve(early_exit=True)`. This script times both
+modes on the same rows and reports accuracy, mean steps and the speed-up.
+
+    # a trained checkpoint on a built dataset (the figure reported in benchmarks/README.md)
+    flock /tmp/hrm-bench.lock python benchmarks/bench_early_exit.py \
+        --model outputs/sudoku-small/checkpoint-final --dataset data/sudoku-extreme-1k --split test --limit 2000
+
+    # no checkpoint yet: a random tiny model whose Q-head bias is set so rows halt at chosen steps
+    python benchmarks/bench_early_exit.py --random --limit 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from training.evaluation import puzzle_metrics, run_solve  # noqa: E402
+
+
+def random_setup(limit: int, halt_step: int, max_steps: int, seed: int = 0):
+    """A random 9×9-Sudoku-shaped model (hidden 128, 2+2 layers) and random puzzles, with a hand-set Q head:
+    random Q weights give each row its own q_halt − q_continue, and the halt bias is shifted so that a fraction
+    1/`halt_step` of the rows halts after the first segment; the others halt later or run to the budget.
+    Accuracy is meaningless here; the timing shows what leaving rows out of the batch saves."""
+    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
+
+    torch.manual_seed(seed)
+    cfg = HRMConfig(vocab_size=11, seq_len=81, hidden_size=128, num_heads=4, H_layers=2, L_layers=2,
+                    puzzle_emb_ndim=128, halt_max_steps=max_steps)
+    model = HRMForPuzzleSolving(cfg).eval()
+    rng = np.random.default_rng(seed)
+    arrays = {"inputs": rng.integers(1, 11, (limit, 81)).astype(np.uint8),
+              "labels": rng.integers(2, 11, (limit, 81)).astype(np.uint8),
+              "puzzle_identifiers": np.zeros(limit, dtype=np.int32)}
+    with torch.no_grad():
+        model.q_head.weight.normal_(0.0, 0.3)
+        model.q_head.bias.zero_()
+        out = model(torch.as_tensor(arrays["inputs"][:256].astype(np.int64)))
+        diff = (out.q_halt_logits - out.q_continue_logits).numpy()
+        model.q_head.bias[0] -= float(np.quantile(diff, 1 - 1 / halt_step))
+    return model, arrays
+
+
+def load_setup(model_path: str, dataset: str, split: str, limit: int | None):
+    from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+    from modeling_hrm.solve import load_model
+
+    model = load_model(model_path)
+    ds, meta = load_hrm_dataset(dataset, split)
+    arrays = dataset_arrays(ds)
+    if limit:
+        arrays = {k: v[:limit] for k, v in arrays.items()}
+    return model, arrays
+
+
+def time_mode(model, arrays, *, early_exit: bool, max_steps: int | None, batch_size: int, repeats: int):
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = run_solve(model, arrays, batch_size=batch_size, max_steps=max_steps, early_exit=early_exit)
+        best = min(best, time.perf_counter() - t0)
+    res = puzzle_metrics(out["predictions"], arrays["labels"], out["steps"], out["q_halt_logits"])
+    return best, res, out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", help="trained checkpoint folder or Hub id")
+    p.add_argument("--dataset", help="built dataset folder or Hub id (required with --model)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--random", action="store_true", help="use a random model with a hand-set Q head instead")
+    p.add_argument("--halt-step", type=int, default=4, help="--random: typical halting step")
+    p.add_argument("--limit", type=int, default=1024, help="rows to evaluate")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--max-steps", type=int, default=None, help="segment budget (default: the model's)")
+    p.add_argument("--repeats", type=int, default=2, help="timing repeats per mode (the best is kept)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1: on a shared CPU, more threads thrash and hide the effect)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--output", help="write the results as JSON here")
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    if args.random:
+        model, arrays = random_setup(args.limit, args.halt_step, args.max_steps or 16)
+        source = f"random model (hidden 128, 2+2 layers), Q head set to halt ~step {args.halt_step}"
+    elif args.model and args.dataset:
+        model, arrays = load_setup(args.model, args.dataset, args.split, args.limit)
+        source = f"{args.model} on {args.dataset}:{args.split}"
+    else:
+        p.error("give --model and --dataset, or --random")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    max_steps = args.max_steps or model.config.halt_max_steps
+
+    # Warm-up (allocator, kernels), then the timed runs.
+    run_solve(model, {k: v[: min(len(v), args.batch_size)] for k, v in arrays.items()}, batch_size=args.batch_size,
+              max_steps=2, early_exit=False)
+    t_full, full, _ = time_mode(model, arrays, early_exit=False, max_steps=max_steps, batch_size=args.batch_size,
+                                repeats=args.repeats)
+    t_early, early, out = time_mode(model, arrays, early_exit=True, max_steps=max_steps, batch_size=args.batch_size,
+                                    repeats=args.repeats)
+    result = {
+        "source": source, "device": str(device), "threads": args.threads, "rows": int(len(arrays["inputs"])),
+        "batch_size": args.batch_size, "max_steps": max_steps,
+        "full": {"seconds": t_full, "exact_accuracy": full["exact_accuracy"], "token_accuracy": full["token_accuracy"],
+                 "mean_steps": full["mean_steps"]},
+        "early_exit": {"seconds": t_early, "exact_accuracy": early["exact_accuracy"],
+                       "token_accuracy": early["token_accuracy"], "mean_steps": early["mean_steps"],
+                       "steps_histogram": early["steps_histogram"]},
+        "speedup": t_full / t_early,
+        "ideal_speedup": max_steps / max(early["mean_steps"], 1e-9),
+    }
+    print(json.dumps(result, indent=2))
+    print("\n| mode | exact acc. | token acc. | mean steps | time (s) | puzzles/s |\n|---|---|---|---|---|---|")
+    for name, r, t in (("all segments", full, t_full), ("early exit", early, t_early)):
+        print(f"| {name} | {100 * r['exact_accuracy']:.2f}% | {100 * r['token_accuracy']:.2f}% | "
+              f"{r['mean_steps']:.2f} | {t:.2f} | {result['rows'] / t:.1f} |")
+    print(f"\nspeed-up {result['speedup']:.2f}× (ideal from mean steps {result['ideal_speedup']:.2f}×)")
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""Shared parts of the dataset builders: Hub layout (parquet shards + card + metadata),
+loading helpers used by training, leak checks, command-line plumbing and Hub upload.
+
+Layout written by every builder (docs/CONTRACTS.md §1)::
+
+    DIR/README.md                       dataset card, YAML `configs:` -> data/{split}-*.parquet
+    DIR/hrm_dataset.json                metadata the model / trainer need
+    DIR/data/{split}-00000-of-0000N.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METADATA_FILENAME = "hrm_dataset.json"
+DATA_DIR = "data"
+PAD_ID = 0
+IGNORE_LABEL_ID = -100
+BLANK_IDENTIFIER_NAME = "<blank>"
+#: Target uncompressed bytes per parquet shard (compressed shards are far smaller).
+DEFAULT_SHARD_BYTES = 512 * 1024 * 1024
+#: Rows per parquet row group: small enough for streaming readers, large enough to compress.
+ROW_GROUP_ROWS = 65536
+
+
+class HubUploadError(RuntimeError):
+    """Upload to the Hub failed (no token, no network, permission): message is one line."""
+
+
+# ----------------------------------------------------------------------------- arrow helpers
+
+
+def fixed_list_array(values: np.ndarray) -> pa.FixedSizeListArray:
+    """(N, L) uint8 numpy -> Arrow fixed_size_list<uint8>[L] without a Python loop."""
+    values = np.ascontiguousarray(values, dtype=np.uint8)
+    if values.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {values.shape}")
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), type=pa.uint8()), values.shape[1])
+
+
+def base_columns(inputs: np.ndarray, labels: np.ndarray, puzzle_identifiers: np.ndarray,
+                 group_id: np.ndarray) -> dict[str, pa.Array]:
+    """The four contract columns as Arrow arrays."""
+    n = len(inputs)
+    if not (len(labels) == len(puzzle_identifiers) == len(group_id) == n):
+        raise ValueError("inputs, labels, puzzle_identifiers and group_id must have the same length")
+    if inputs.shape != labels.shape:
+        raise ValueError(f"inputs shape {inputs.shape} != labels shape {labels.shape}")
+    return {
+        "inputs": fixed_list_array(inputs),
+        "labels": fixed_list_array(labels),
+        "puzzle_identifiers": pa.array(np.asarray(puzzle_identifiers, dtype=np.int32), type=pa.int32()),
+        "group_id": pa.array(np.asarray(group_id, dtype=np.int32), type=pa.int32()),
+    }
+
+
+def features_yaml(schema: pa.Schema) -> list[str]:
+    """Human-readable schema lines for the card."""
+    names = {pa.uint8(): "uint8", pa.int16(): "int16", pa.int32(): "int32", pa.bool_(): "bool", pa.string(): "string"}
+    out = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_fixed_size_list(t):
+            out.append(f"`{f.name}`: `List(Value(\"{names.get(t.value_type, str(t.value_type))}\"), length={t.list_size})`")
+        else:
+            out.append(f"`{f.name}`: `Value(\"{names.get(t, str(t))}\")`")
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+class SplitWriter:
+    """Streams Arrow record batches of one split into parquet shards of bounded size.
+
+    Shards are written as ``data/{split}-{i:05d}.tmp`` and renamed to the Hub convention
+    ``{split}-{i:05d}-of-{n:05d}.parquet`` on ``close`` (n is only known at the end).
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, split: str, shard_bytes: int = DEFAULT_SHARD_BYTES,
+                 compression: str = "zstd"):
+        self.dir = Path(output_dir) / DATA_DIR
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for old in list(self.dir.glob(f"{split}-*.parquet")) + list(self.dir.glob(f"{split}-*.tmp")):
+            old.unlink()  # a rebuild into the same folder must not mix old shards in
+        self.split = split
+        self.shard_bytes = shard_bytes
+        self.compression = compression
+        self.paths: list[Path] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.current_bytes = 0
+        self.num_rows = 0
+
+    def write(self, columns: Mapping[str, pa.Array] | pa.Table) -> None:
+        table = columns if isinstance(columns, pa.Table) else pa.table(dict(columns))
+        if self.schema is None:
+            self.schema = table.schema
+        elif table.schema != self.schema:
+            table = table.cast(self.schema)
+        start = 0
+        while start < table.num_rows:
+            if self.writer is None:
+                path = self.dir / f"{self.split}-{len(self.paths):05d}.tmp"
+                self.paths.append(path)
+                self.writer = pq.ParquetWriter(path, self.schema, compression=self.compression)
+                self.current_bytes = 0
+            row_bytes = max(1, table.nbytes // max(1, table.num_rows))
+            room = max(1, (self.shard_bytes - self.current_bytes) // row_bytes)
+            part = table.slice(start, room)
+            self.writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
+            self.current_bytes += part.nbytes
+            self.num_rows += part.num_rows
+            start += part.num_rows
+            if self.current_bytes >= self.shard_bytes:
+                self.writer.close()
+                self.writer = None
+
+    def close(self) -> list[Path]:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if not self.paths:
+            raise ValueError(f"split {self.split!r} has no rows")
+        final = []
+        n = len(self.paths)
+        for i, p in enumerate(self.paths):
+            target = self.dir / f"{self.split}-{i:05d}-of-{n:05d}.parquet"
+            p.rename(target)
+            final.append(target)
+        return final
+
+
+def write_split(output_dir: str | os.PathLike, split: str, columns: Mapping[str, pa.Array] | pa.Table,
+                shard_bytes: int = DEFAULT_SHARD_BYTES) -> tuple[int, pa.Schema]:
+    """Write one in-memory split; returns (num_rows, schema)."""
+    w = SplitWriter(output_dir, split, shard_bytes=shard_bytes)
+    w.write(columns)
+    w.close()
+    return w.num_rows, w.schema
+
+
+def metadata_dict(task: str, vocab_size: int, seq_len: int, token_names: list[str],
+                  puzzle_identifier_names: list[str], grid_height: int, grid_width: int,
+                  num_rows: dict[str, int], **extra: Any) -> dict[str, Any]:
+    """Build the `hrm_dataset.json` content (contract keys first, task-specific keys after)."""
+    if len(token_names) != vocab_size:
+        raise ValueError(f"{len(token_names)} token names for vocab_size {vocab_size}")
+    if not puzzle_identifier_names or puzzle_identifier_names[0] != BLANK_IDENTIFIER_NAME:
+        raise ValueError(f"puzzle identifier 0 must be {BLANK_IDENTIFIER_NAME!r}")
+    meta = {
+        "task": task,
+        "vocab_size": int(vocab_size),
+        "seq_len": int(seq_len),
+        "pad_id": PAD_ID,
+        "ignore_label_id": IGNORE_LABEL_ID,
+        "num_puzzle_identifiers": len(puzzle_identifier_names),
+        "puzzle_identifier_names": list(puzzle_identifier_names),
+        "grid_height": int(grid_height),
+        "grid_width": int(grid_width),
+        "num_rows": {k: int(v) for k, v in num_rows.items()},
+        "token_names": list(token_names),
+        "build_command": command_string(),
+    }
+    meta.update(extra)
+    return meta
+
+
+def write_metadata(output_dir: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    path = Path(output_dir) / METADATA_FILENAME
+    # puzzle_identifier_names can hold ~1M entries for ARC: keep the file compact.
+    indent = 2 if meta.get("num_puzzle_identifiers", 0) < 1000 else None
+    path.write_text(json.dumps(meta, indent=indent) + "\n")
+    return path
+
+
+def write_card(output_dir: str | os.PathLike, *, pretty_name: str, license: str, tags: list[str],
+               splits: list[str], num_rows: dict[str, int], schema: pa.Schema, description: str,
+               sources: str, augmentation: str, meta: dict[str, Any], license_note: str = "",
+               validation: str = "", extra_sections: str = "") -> Path:
+    """Write the dataset card README.md with a YAML header the Hub and `load_dataset` read."""
+    total = sum(num_rows.values())
+    size_cat = ("n<1K" if total < 1_000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000
+                else "100K<n<1M" if total < 1_000_000 else "1M<n<10M" if total < 10_000_000 else "10M<n<100M")
+    yaml = ["---", f"license: {license}", f"pretty_name: {pretty_name}", "task_categories:", "- other",
+            "tags:"] + [f"- {t}" for t in tags] + ["size_categories:", f"- {size_cat}", "configs:",
+                                                   "- config_name: default", "  data_files:"]
+    for s in splits:
+        yaml += [f"  - split: {s}", f"    path: {DATA_DIR}/{s}-*"]
+    yaml.append("---")
+    meta_view = {k: v for k, v in meta.items() if k not in ("puzzle_identifier_names", "build_command")}
+    n_names = len(meta.get("puzzle_identifier_names", []))
+    body = [
+        f"# {pretty_name}", "", description, "",
+        "Built with the `hrm` project's `dataset_scripts` (Hierarchical Reasoning Model, arXiv 2506.21734).",
+        "", "## Usage", "", "```python", "from datasets import load_dataset",
+        "from dataset_scripts.common import load_hrm_metadata  # or read hrm_dataset.json yourself",
+        "ds = load_dataset(\"REPO_OR_FOLDER\")",
+        "meta = load_hrm_metadata(\"REPO_OR_FOLDER\")  # vocab_size, seq_len, num_puzzle_identifiers, ...",
+        "```", "",
+        "## Splits", "", "| split | rows |", "|---|---|"] + [f"| {s} | {num_rows[s]:,} |" for s in splits] + [
+        "", "## Schema", "",
+        "Token ids are already encoded; label 0 is PAD and is not scored (map it to -100).", ""] + [
+        f"- {line}" for line in features_yaml(schema)] + [
+        "", "## Metadata (`hrm_dataset.json`)", "", "```json", json.dumps(meta_view, indent=1), "```", "",
+        f"`puzzle_identifier_names` holds {n_names:,} names (index = puzzle id, 0 = `<blank>`).", "",
+        "## Sources", "", sources, "", "## Augmentation", "", augmentation, ""]
+    if validation:
+        body += ["## Validation", "", validation, ""]
+    if extra_sections:
+        body += [extra_sections, ""]
+    body += ["## Build command", "", "```bash", meta.get("build_command", command_string()), "```", "",
+             "## Licence", "", f"`{license}`. {license_note}".strip(), ""]
+    path = Path(output_dir) / "README.md"
+    path.write_text("\n".join(yaml + [""] + body))
+    return path
+
+
+_BUILD_COMMAND: list[str] | None = None
+
+
+def set_build_command(module: str, argv: list[str] | None) -> None:
+    """Record the command of this build: ``sys.argv`` when run from the shell, or the
+    equivalent ``python -m module ARGS`` when a builder's ``main(argv)`` is called from Python."""
+    global _BUILD_COMMAND
+    _BUILD_COMMAND = None if argv is None else ["-m", module] + list(argv)
+
+
+def command_string() -> str:
+    """The exact command line of the running build (for the card and metadata); tokens masked."""
+    argv = list(sys.argv) if _BUILD_COMMAND is None else list(_BUILD_COMMAND)
+    if argv[:1] == ["-m"]:
+        argv = [argv[1]] + argv[2:]
+    # Never record a token in a card that gets published.
+    for i, a in enumerate(argv):
+        if a == "--token" and i + 1 < len(argv):
+            argv[i + 1] = "***"
+        elif a.startswith("--token="):
+            argv[i] = "--token=***"
+    prog = argv[0] if argv else ""
+    parent = os.path.basename(os.path.dirname(os.path.abspath(prog))) if prog.endswith(".py") else ""
+    if parent == "dataset_scripts" and sys.argv and sys.argv[0] == prog and _BUILD_COMMAND is None and \
+            getattr(sys.modules.get("__main__"), "__package__", None):
+        prog = "dataset_scripts." + os.path.basename(prog)[:-3]  # launched with `python -m`
+    if prog.endswith(".py"):
+        return " ".join(["python", shlex.quote(prog)] + [shlex.quote(a) for a in argv[1:]])
+    return " ".join(shlex.quote(a) for a in ["python", "-m", prog] + argv[1:])
+
+
+def folder_size_bytes(path: str | os.PathLike) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------------------- leak checks
+
+
+def find_leaks(train_keys: np.ndarray, test_keys: np.ndarray) -> np.ndarray:
+    """Boolean mask over ``train_keys`` (uint64 hashes): True where the key is a test key."""
+    return np.isin(np.asarray(train_keys, dtype=np.uint64), np.asarray(test_keys, dtype=np.uint64))
+
+
+def first_duplicates(keys: np.ndarray) -> np.ndarray:
+    """Boolean mask: True for every key that already appeared earlier in the array."""
+    keys = np.asarray(keys)
+    _, first = np.unique(keys, return_index=True)
+    out = np.ones(len(keys), dtype=bool)
+    out[first] = False
+    return out
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _is_local(path_or_repo_id: str | os.PathLike) -> bool:
+    return os.path.isdir(os.fspath(path_or_repo_id))
+
+
+def load_hrm_metadata(path_or_repo_id: str | os.PathLike, revision: str | None = None,
+                      token: str | bool | None = None) -> dict[str, Any]:
+    """Read `hrm_dataset.json` from a built folder or a Hub dataset repo."""
+    if _is_local(path_or_repo_id):
+        path = Path(path_or_repo_id) / METADATA_FILENAME
+        if not path.is_file():
+            raise ValueError(f"{path_or_repo_id} has no {METADATA_FILENAME}; is it an HRM dataset folder?")
+    else:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(repo_id=str(path_or_repo_id), filename=METADATA_FILENAME, repo_type="dataset",
+                               revision=revision, token=token)
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_hrm_dataset(path_or_repo_id: str | os.PathLike, split: str, **load_kwargs: Any):
+    """``(datasets.Dataset, metadata)`` for one split of a built folder or Hub repo.
+
+    Extra keyword arguments go to ``datasets.load_dataset`` (``revision``, ``token``,
+    ``cache_dir``...).
+    """
+    from datasets import load_dataset
+
+    meta = load_hrm_metadata(path_or_repo_id, revision=load_kwargs.get("revision"), token=load_kwargs.get("token"))
+    if _is_local(path_or_repo_id) and "cache_dir" not in load_kwargs:
+        # datasets 5 can reuse a stale Arrow cache when a folder is rebuilt (observed: a
+        # rebuilt folder of the same name loaded the previous build's rows). Key the cache on
+        # the exact files so every build gets its own cache.
+        load_kwargs["cache_dir"] = _local_cache_dir(Path(path_or_repo_id))
+    ds = load_dataset(os.fspath(path_or_repo_id), split=split, **load_kwargs)
+    return ds, meta
+
+
+def _local_cache_dir(folder: Path) -> str:
+    import hashlib
+
+    import datasets.config
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and (p.suffix == ".parquet" or p.name == "README.md"
+                                                                     or p.name == METADATA_FILENAME))
+    stamp = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    digest = hashlib.sha1(json.dumps(stamp).encode()).hexdigest()[:16]
+    return os.path.join(str(datasets.config.HF_DATASETS_CACHE), "hrm_local", digest)
+
+
+def _column_numpy(table: pa.Table, name: str) -> np.ndarray:
+    col = table.column(name)
+    typ = col.type
+    parts = []
+    for chunk in col.chunks:
+        if pa.types.is_fixed_size_list(typ):
+            flat = chunk.flatten()  # respects slice offsets; zero-copy for null-free data
+            parts.append(flat.to_numpy(zero_copy_only=False).reshape(-1, typ.list_size))
+        else:
+            parts.append(chunk.to_numpy(zero_copy_only=False))
+    if not parts:
+        width = (typ.list_size,) if pa.types.is_fixed_size_list(typ) else ()
+        dtype = typ.value_type.to_pandas_dtype() if pa.types.is_fixed_size_list(typ) else typ.to_pandas_dtype()
+        return np.zeros((0,) + width, dtype=dtype)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def dataset_arrays(ds, columns: tuple[str, ...] = ("inputs", "labels", "puzzle_identifiers", "group_id")
+                   ) -> dict[str, np.ndarray]:
+    """Numpy views of a split: ``inputs``/``labels`` uint8 (N, seq_len), ``puzzle_identifiers``
+    / ``group_id`` int32 (N,). Zero-copy when the Arrow column is a single chunk and the
+    dataset has no indices mapping (after ``select``/``shuffle`` the rows are gathered)."""
+    table = ds.data.table if hasattr(ds.data, "table") else ds.data
+    out = {name: _column_numpy(table, name) for name in columns}
+    indices = getattr(ds, "_indices", None)
+    if indices is not None:
+        idx = _column_numpy(indices.table if hasattr(indices, "table") else indices, indices.column_names[0])
+        out = {k: v[idx] for k, v in out.items()}
+    return out
+
+
+# ----------------------------------------------------------------------------- Hub upload
+
+
+def push_folder_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None,
+                       commit_message: str | None = None) -> str:
+    """Create the dataset repo (if needed) and upload ``folder``; returns the repo URL.
+
+    Raises ``HubUploadError`` with a one-line message on a missing token, no network, or a
+    refused request.
+    """
+    from huggingface_hub import HfApi, get_token
+
+    token = token or os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        raise HubUploadError(f"cannot push to {repo_id}: no Hugging Face token (pass --token, set HF_TOKEN, "
+                             "or run `hf auth login`)")
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id=repo_id, repo_type="dataset", private=private, exist_ok=True)
+        api.upload_folder(folder_path=os.fspath(folder), repo_id=repo_id, repo_type="dataset",
+                          commit_message=commit_message or "Upload HRM dataset")
+    except Exception as exc:  # network, auth, permission: one clear line, no stack trace
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise HubUploadError(f"cannot push to {repo_id}: {type(exc).__name__}: {first}"[:500]) from exc
+    return str(url)
+
+
+# ----------------------------------------------------------------------------- CLI plumbing
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every builder takes."""
+    parser.add_argument("--output-dir", required=True, help="folder to write the dataset to (Hub layout)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (the build is deterministic given it)")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
+                        help="also upload the folder to this Hub dataset repo")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / cached login)")
+    parser.add_argument("--quiet", action="store_true", help="only print errors and the summary")
+
+
+class Reporter:
+    """Prints progress / report lines with elapsed time (to stderr so stdout stays clean)."""
+
+    def __init__(self, quiet: bool = False):
+        self.t0 = time.perf_counter()
+        self.quiet = quiet
+        self.lines: list[str] = []
+
+    def __call__(self, msg: str, always: bool = False) -> None:
+        self.lines.append(msg)
+        if always or not self.quiet:
+            print(f"[{time.perf_counter() - self.t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def finish(args: argparse.Namespace, report: Reporter, meta: dict[str, Any]) -> None:
+    """Print the summary and push when asked."""
+    size = folder_size_bytes(args.output_dir)
+    rows = ", ".join(f"{k}={v:,}" for k, v in meta["num_rows"].items())
+    report(f"wrote {args.output_dir}: {rows} rows, {size / 1e6:.1f} MB", always=True)
+    if args.push_to_hub:
+        url = push_folder_to_hub(args.output_dir, args.push_to_hub, private=args.private, token=args.token)
+        report(f"pushed to {url}", always=True)
+
+
+def run_cli(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> int:
+    """Run a builder's ``main`` turning expected failures into a one-line error and exit code."""
+    try:
+        main(argv)
+    except HubUploadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,482 @@
+"""Solve your own puzzles with a trained HRM: a Python API and the `hrm-solve` command.
+
+```python
+import torch, modeling_hrm
+from transformers import AutoModel
+from modeling_hrm.solve import solve_sudoku
+model = AutoModel.from_pretrained("path/or/repo", dtype=torch.float32)
+result = solve_sudoku(model, "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
+print(result.format())
+```
+
+Command line:
+    hrm-solve --model PATH_OR_REPO --sudoku STRING|FILE [--max-steps N] [--trace out.gif|out.png]
+    hrm-solve --model PATH_OR_REPO --maze FILE
+    hrm-solve --model PATH_OR_REPO --arc TASK.json
+
+Parsing and encoding come from `dataset_scripts.formats` (the same code that builds the datasets), so a
+puzzle is tokenised exactly as in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+KINDS = ("sudoku", "maze", "arc")
+ARC_VOCAB, ARC_SEQ_LEN, MAZE_VOCAB = 12, 900, 6
+
+
+class PuzzleError(ValueError):
+    """An invalid puzzle or a puzzle that does not fit the model (reported as one line by the CLI)."""
+
+
+def _formats():
+    from dataset_scripts import formats
+
+    return formats
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class SolveResult:
+    """What the model answered for one puzzle (one ARC test input).
+
+    Attributes:
+        kind: "sudoku", "maze" or "arc".
+        puzzle: the input grid in puzzle terms (Sudoku digits with 0 = blank, maze token ids, ARC colours).
+        answer: the predicted grid in the same terms.
+        steps: ACT segments used.
+        q_halt_logit, q_continue_logit: Q values at the stopping segment.
+        confidence: sigmoid(q_halt_logit), the model's own estimate that the answer is right.
+        trace: predicted grid after every segment (when asked for).
+        valid: Sudoku: the answer is a complete, rule-abiding grid keeping every clue; maze: the answer marks a
+            shortest S→G path and changes nothing else.
+        attempts: ARC only: ranked answers after voting across dihedral versions (best first).
+        expected: the known answer, when the input carried one (ARC test outputs); `correct` compares to it.
+    """
+
+    kind: str
+    puzzle: np.ndarray
+    answer: np.ndarray
+    steps: int
+    q_halt_logit: float
+    q_continue_logit: float
+    trace: list[np.ndarray] | None = None
+    valid: bool | None = None
+    attempts: list[np.ndarray] = field(default_factory=list)
+    expected: np.ndarray | None = None
+
+    @property
+    def confidence(self) -> float:
+        return 1.0 / (1.0 + math.exp(-self.q_halt_logit))
+
+    @property
+    def correct(self) -> bool | None:
+        if self.expected is None:
+            return None
+        return any(np.array_equal(a, self.expected) for a in (self.attempts[:2] or [self.answer]))
+
+    def format(self) -> str:
+        """Human-readable answer grid plus steps and confidence."""
+        lines = [format_grid(self.kind, self.answer)]
+        for k, attempt in enumerate(self.attempts[1:2], start=2):
+            lines += [f"attempt {k}:", format_grid(self.kind, attempt)]
+        info = f"ACT steps: {self.steps}   Q-halt confidence: {self.confidence:.3f} (logit {self.q_halt_logit:+.2f})"
+        if self.valid is not None:
+            info += f"   valid: {'yes' if self.valid else 'no'}"
+        if self.correct is not None:
+            info += f"   correct: {'yes' if self.correct else 'no'}"
+        return "\n".join(lines + [info])
+
+
+def format_grid(kind: str, grid: np.ndarray) -> str:
+    """Text of a grid: Sudoku digits with box separators, maze characters, ARC colour digits."""
+    grid = np.asarray(grid)
+    if grid.size == 0:
+        return "(no grid)"
+    if kind == "sudoku":
+        return _formats().format_sudoku(grid)
+    if kind == "maze":
+        return _formats().decode_maze(grid)
+    return "\n".join("".join(str(int(v)) for v in row) for row in grid)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Model checks and the generic solver
+# ---------------------------------------------------------------------------------------------------------
+def expected_shape(kind: str, size: int | None = None) -> tuple[int, int]:
+    """(vocab_size, seq_len) a model needs for a puzzle kind (`size`: Sudoku side or maze cell count)."""
+    if kind == "sudoku":
+        return size + 2, size * size
+    if kind == "maze":
+        return MAZE_VOCAB, size
+    if kind == "arc":
+        return ARC_VOCAB, ARC_SEQ_LEN
+    raise ValueError(f"unknown puzzle kind {kind!r}")
+
+
+def check_model_for(model, kind: str, size: int | None = None) -> None:
+    """Raise `PuzzleError` if the model's vocabulary / sequence length cannot take this kind of puzzle."""
+    vocab, seq_len = expected_shape(kind, size)
+    cfg = model.config
+    what = {"sudoku": f"a {size}×{size} Sudoku", "maze": f"a maze of {size} cells", "arc": "an ARC grid"}[kind]
+    if cfg.seq_len != seq_len or cfg.vocab_size != vocab:
+        raise PuzzleError(f"{what} needs a model with seq_len={seq_len}, vocab_size={vocab}, but this model has "
+                          f"seq_len={cfg.seq_len}, vocab_size={cfg.vocab_size} (trained on another puzzle kind "
+                          f"or size?)")
+
+
+def _device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def solve_grid(model, tokens, puzzle_identifiers=None, *, max_steps: int | None = None, early_exit: bool = True,
+               return_trace: bool = False):
+    """Run `model.solve` on encoded puzzles: `tokens` (seq_len,) or (B, seq_len). Returns the model's
+    `HRMSolveOutput` on CPU (predictions (B, seq_len), steps, Q logits, optional trace (S, B, seq_len))."""
+    tokens = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
+    if tokens.dim() == 1:
+        tokens = tokens[None]
+    if tokens.shape[1] != model.config.seq_len:
+        raise PuzzleError(f"the puzzle has {tokens.shape[1]} cells but the model expects seq_len="
+                          f"{model.config.seq_len}")
+    ids = None
+    if puzzle_identifiers is not None:
+        ids = torch.as_tensor(np.broadcast_to(np.asarray(puzzle_identifiers), (tokens.shape[0],)).copy(),
+                              dtype=torch.long)
+        if int(ids.max()) >= model.config.num_puzzle_identifiers or int(ids.min()) < 0:
+            raise PuzzleError(f"puzzle id {int(ids.max())} is outside this model's 0.."
+                              f"{model.config.num_puzzle_identifiers - 1}")
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        res = model.solve(tokens.to(device), puzzle_identifiers=None if ids is None else ids.to(device),
+                          max_steps=max_steps, early_exit=early_exit, return_trace=return_trace)
+    finally:
+        model.train(was_training)
+    for key in ("predictions", "steps", "q_halt_logits", "q_continue_logits", "trace"):
+        if getattr(res, key, None) is not None:
+            setattr(res, key, getattr(res, key).cpu())
+    return res
+
+
+def _row_trace(res, row: int) -> list[np.ndarray]:
+    """Predictions of one row after each of the segments it used."""
+    steps = int(res.steps[row])
+    return [res.trace[s, row].numpy() for s in range(steps)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sudoku
+# ---------------------------------------------------------------------------------------------------------
+def sudoku_is_valid(answer: np.ndarray, puzzle: np.ndarray) -> bool:
+    """True if `answer` is a full n×n Sudoku obeying rows, columns and boxes and keeping every clue of `puzzle`."""
+    try:
+        _formats().check_sudoku_solution(puzzle, answer)
+    except ValueError:
+        return False
+    return True
+
+
+def _sudoku_digits(tokens: np.ndarray, n: int) -> np.ndarray:
+    """Predicted tokens → digits (token d+1 → d); PAD / blank predictions become 0 (no digit)."""
+    return np.asarray(_formats().decode_sudoku(np.asarray(tokens), n), dtype=np.int64)
+
+
+def solve_sudoku(model, puzzle, *, max_steps: int | None = None, early_exit: bool = True,
+                 trace: bool = False) -> SolveResult:
+    """Solve a Sudoku given as a string of 16 / 36 / 81 cells ('.' or '0' = blank) or an (n, n) digit array.
+
+    Raises `PuzzleError` (a `ValueError`) for a wrong length, bad characters, clashing clues or a model trained
+    on another size.
+    """
+    fm = _formats()
+    try:
+        grid = np.asarray(fm.parse_sudoku(puzzle) if isinstance(puzzle, str) else puzzle, dtype=np.int64)
+        fm.check_sudoku_grid(grid)  # shape, digit range and clue conflicts (arrays skip parse_sudoku)
+        tokens = np.asarray(fm.encode_sudoku(grid)).reshape(-1)
+    except ValueError as err:
+        raise PuzzleError(f"invalid Sudoku: {err}") from None
+    n = grid.shape[0]
+    check_model_for(model, "sudoku", n)
+    res = solve_grid(model, tokens, max_steps=max_steps, early_exit=early_exit, return_trace=trace)
+    answer = _sudoku_digits(res.predictions[0].numpy(), n)
+    return SolveResult(kind="sudoku", puzzle=grid, answer=answer, steps=int(res.steps[0]),
+                       q_halt_logit=float(res.q_halt_logits[0]), q_continue_logit=float(res.q_continue_logits[0]),
+                       trace=[_sudoku_digits(t, n) for t in _row_trace(res, 0)] if trace else None,
+                       valid=sudoku_is_valid(answer, grid))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Maze
+# ---------------------------------------------------------------------------------------------------------
+def solve_maze(model, maze, *, max_steps: int | None = None, early_exit: bool = True,
+               trace: bool = False) -> SolveResult:
+    """Solve a maze given as text (rows of `#`, ` `, `S`, `G`; `o` marks the path) or an (H, W) token array.
+    The answer marks the predicted path with `o` (token 5)."""
+    fm = _formats()
+    try:
+        grid = np.asarray(fm.parse_maze(maze) if isinstance(maze, str) else maze, dtype=np.int64)
+        if grid.ndim != 2:
+            raise ValueError(f"a maze must be a 2-D grid, got shape {grid.shape}")
+    except ValueError as err:
+        raise PuzzleError(f"invalid maze: {err}") from None
+    check_model_for(model, "maze", grid.size)
+    res = solve_grid(model, grid.reshape(-1), max_steps=max_steps, early_exit=early_exit, return_trace=trace)
+    shape = grid.shape
+    answer = res.predictions[0].numpy().reshape(shape).astype(np.int64)
+    try:
+        fm.check_maze_solution(grid, answer)  # a shortest S→G path, nothing else changed
+        valid = True
+    except ValueError:
+        valid = False
+    return SolveResult(kind="maze", puzzle=grid, answer=answer, steps=int(res.steps[0]),
+                       q_halt_logit=float(res.q_halt_logits[0]), q_continue_logit=float(res.q_continue_logits[0]),
+                       trace=[t.reshape(shape) for t in _row_trace(res, 0)] if trace else None, valid=valid)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ARC
+# ---------------------------------------------------------------------------------------------------------
+def _check_arc_grid(grid, where: str) -> np.ndarray:
+    """A list-of-lists grid → int array; the error says which grid of the task is wrong."""
+    try:
+        return np.asarray(_formats().validate_arc_grid(grid, name=where), dtype=np.int64)
+    except ValueError as err:
+        raise PuzzleError(f"invalid ARC task: {err}") from None
+
+
+def parse_arc_task(task) -> dict:
+    """Validate an ARC task (dict, JSON text or path) → {"train": [(in, out)], "test": [(in, out or None)]}."""
+    if isinstance(task, (str, Path)) and Path(str(task)).suffix == ".json" and Path(str(task)).is_file():
+        task = Path(task).read_text()
+    if isinstance(task, str):
+        try:
+            task = json.loads(task)
+        except json.JSONDecodeError as err:
+            raise PuzzleError(f"invalid ARC task: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
+        raise PuzzleError("invalid ARC task: expected a JSON object with a non-empty \"test\" list "
+                          "(and a \"train\" list)")
+    parsed = {"train": [], "test": []}
+    for split in ("train", "test"):
+        pairs = task.get(split, [])
+        if not isinstance(pairs, list):
+            raise PuzzleError(f"invalid ARC task: \"{split}\" must be a list of pairs")
+        for i, pair in enumerate(pairs):
+            if not isinstance(pair, dict) or "input" not in pair:
+                raise PuzzleError(f"invalid ARC task: {split} pair {i} has no \"input\"")
+            grid_in = _check_arc_grid(pair["input"], f"{split} pair {i} input")
+            if split == "train" and "output" not in pair:
+                raise PuzzleError(f"invalid ARC task: train pair {i} has no \"output\"")
+            grid_out = _check_arc_grid(pair["output"], f"{split} pair {i} output") if "output" in pair else None
+            parsed[split].append((grid_in, grid_out))
+    return parsed
+
+
+def solve_arc_task(model, task, *, puzzle_identifier: int = 0, max_steps: int | None = None,
+                   early_exit: bool = True, augment: bool = True, trace: bool = False) -> list[SolveResult]:
+    """Solve every test input of an ARC task; one `SolveResult` per test input.
+
+    With `augment`, each test input is solved in all 8 dihedral versions (one batch), each prediction is
+    mapped back, and the versions vote (ties by mean sigmoid(q_halt)); `attempts` holds the ranked answers,
+    `answer` the best. `puzzle_identifier` selects a trained puzzle embedding (0 = the blank id, for tasks the
+    model never saw). The trace follows the untransformed version.
+    """
+    from training.evaluation import grid_to_str, invert_arc_version, str_to_grid
+    from training.metrics.arc_pass_at_k.arc_pass_at_k import rank_candidates
+
+    fm = _formats()
+    parsed = parse_arc_task(task)
+    check_model_for(model, "arc")
+    identity = np.arange(10)
+    versions = list(range(8)) if augment else [0]
+    results = []
+    for grid_in, grid_out in parsed["test"]:
+        try:
+            batch = np.stack([np.asarray(fm.encode_arc_grid(fm.dihedral(grid_in, k))).reshape(-1) for k in versions])
+        except ValueError as err:
+            raise PuzzleError(f"invalid ARC task: {err}") from None
+        res = solve_grid(model, batch, puzzle_identifiers=puzzle_identifier, max_steps=max_steps,
+                         early_exit=early_exit, return_trace=trace)
+        preds = [grid_to_str(invert_arc_version(res.predictions[i].numpy(), k, identity))
+                 for i, k in enumerate(versions)]
+        confidences = torch.sigmoid(res.q_halt_logits).tolist()
+        ranked = rank_candidates(preds, confidences)
+        attempts = [str_to_grid(answer) for answer, _, _ in ranked]
+        best_rows = [i for i, p in enumerate(preds) if ranked and p == ranked[0][0]] or [0]
+        row = best_rows[0]
+        trace_grids = None
+        if trace:
+            trace_grids = [invert_arc_version(t, 0, identity) for t in _row_trace(res, 0)]
+        results.append(SolveResult(
+            kind="arc", puzzle=grid_in, answer=attempts[0] if attempts else np.zeros((0, 0), dtype=np.int64),
+            steps=int(res.steps[row]), q_halt_logit=float(res.q_halt_logits[row]),
+            q_continue_logit=float(res.q_continue_logits[row]), trace=trace_grids, attempts=attempts,
+            expected=grid_out))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------
+def load_model(path_or_repo: str, device: str | None = None):
+    """`AutoModel.from_pretrained(path, dtype=float32)` after registering the HRM classes; eval mode."""
+    import modeling_hrm  # noqa: F401  (registers the Auto classes)
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    looks_local = path_or_repo.startswith((".", "/", "~")) or Path(path_or_repo).exists() or path_or_repo.count("/") > 1
+    if looks_local and not Path(path_or_repo).expanduser().is_dir():
+        raise FileNotFoundError(f"model folder not found: {path_or_repo}")
+    hf_logging.disable_progress_bar()  # keep the command's output to the answer
+    model = AutoModel.from_pretrained(str(Path(path_or_repo).expanduser()) if looks_local else path_or_repo,
+                                      dtype=torch.float32)
+    if not hasattr(model, "solve"):
+        raise PuzzleError(f"{path_or_repo} is not an HRM puzzle model (model type {model.config.model_type!r})")
+    if device:
+        model.to(device)
+    return model.eval()
+
+
+def _read_text(value: str, what: str) -> str:
+    path = Path(value)
+    if path.is_file():
+        return path.read_text()
+    raise PuzzleError(f"{what} file not found: {value}")
+
+
+def _sudoku_text(value: str) -> str:
+    """`--sudoku` takes the puzzle itself or a file holding it."""
+    path = Path(value)
+    try:
+        if path.is_file():
+            return path.read_text()
+    except OSError:  # a long puzzle string is not a valid path on every system
+        pass
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hrm-solve", description="Solve a Sudoku, maze or ARC task with a trained HRM model.")
+    parser.add_argument("--model", required=True, help="checkpoint folder or Hub repo id")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sudoku", metavar="STRING|FILE",
+                       help="Sudoku as 16 / 36 / 81 cells ('.' or '0' = blank), or a file holding it")
+    which.add_argument("--maze", metavar="FILE", help="maze text file (# wall, space open, S start, G goal)")
+    which.add_argument("--arc", metavar="FILE", help="ARC task JSON ({\"train\": [...], \"test\": [...]})")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="ACT segment budget (default: the model's halt_max_steps; more = inference-time scaling)")
+    parser.add_argument("--no-early-exit", action="store_true",
+                        help="always run max-steps segments instead of halting when the Q head says so")
+    parser.add_argument("--trace", metavar="OUT.gif|OUT.png",
+                        help="draw the predicted grid after every segment (GIF animation or PNG strip)")
+    parser.add_argument("--puzzle-id", type=int, default=0, help="ARC: trained puzzle identifier (default 0 = blank)")
+    parser.add_argument("--no-augment", action="store_true", help="ARC: solve only the untransformed version")
+    parser.add_argument("--device", default=None, help="torch device (default: CPU)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def _result_json(result: SolveResult) -> dict:
+    out = {"kind": result.kind, "answer": np.asarray(result.answer).tolist(), "steps": result.steps,
+           "q_halt_logit": result.q_halt_logit, "confidence": result.confidence}
+    if result.valid is not None:
+        out["valid"] = result.valid
+    if result.attempts:
+        out["attempts"] = [np.asarray(a).tolist() for a in result.attempts[:2]]
+    if result.correct is not None:
+        out["correct"] = result.correct
+    return out
+
+
+def _write_trace(result: SolveResult, path: str) -> None:
+    from .render import save_trace, trace_frames
+
+    kwargs = {}
+    if result.kind == "sudoku":
+        kwargs["givens"] = result.puzzle
+    frames = trace_frames(result.kind, result.trace, **kwargs)
+    save_trace(frames, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `hrm-solve`. Returns 0 on success, 2 for an invalid puzzle or option, 1 otherwise."""
+    args = build_parser().parse_args(argv)
+    if args.max_steps is not None and args.max_steps < 1:
+        print(f"hrm-solve: error: --max-steps must be >= 1, got {args.max_steps}", file=sys.stderr)
+        return 2
+    if args.trace and Path(args.trace).suffix.lower() not in (".gif", ".png"):
+        print(f"hrm-solve: error: --trace must end in .gif or .png, got {args.trace}", file=sys.stderr)
+        return 2
+    kind = "sudoku" if args.sudoku is not None else "maze" if args.maze is not None else "arc"
+    try:
+        # Read and validate the puzzle before the (slow) model load, so typos fail fast.
+        if kind == "sudoku":
+            source = _sudoku_text(args.sudoku)
+            _formats().parse_sudoku(source)
+        elif kind == "maze":
+            source = _read_text(args.maze, "maze")
+            _formats().parse_maze(source)
+        else:
+            source = _read_text(args.arc, "ARC task")
+            parse_arc_task(source)
+    except ValueError as err:
+        msg = str(err) if isinstance(err, PuzzleError) else f"invalid {'Sudoku' if kind == 'sudoku' else kind}: {err}"
+        print(f"hrm-solve: error: {msg}", file=sys.stderr)
+        return 2
+    try:
+        model = load_model(args.model, args.device)
+    except PuzzleError as err:
+        print(f"hrm-solve: error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, EnvironmentError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, FileNotFoundError) and first.startswith("model folder not found"):
+            print(f"hrm-solve: error: {first}", file=sys.stderr)
+        else:
+            print(f"hrm-solve: error: cannot load model {args.model!r}: {first}", file=sys.stderr)
+        return 1
+    common = dict(max_steps=args.max_steps, early_exit=not args.no_early_exit, trace=bool(args.trace))
+    try:
+        if kind == "sudoku":
+            results = [solve_sudoku(model, source, **common)]
+        elif kind == "maze":
+            results = [solve_maze(model, source, **common)]
+        else:
+            results = solve_arc_task(model, source, puzzle_identifier=args.puzzle_id, augment=not args.no_augment,
+                                     **common)
+    except ValueError as err:
+        print(f"hrm-solve: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([_result_json(r) for r in results] if kind == "arc" else _result_json(results[0])))
+    else:
+        for i, result in enumerate(results):
+            if kind == "arc":
+                print(f"test input {i}:")
+            print(result.format())
+    if args.trace:
+        _write_trace(results[0], args.trace)
+        print(f"trace ({len(results[0].trace)} segments) written to {args.trace}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

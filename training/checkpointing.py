@@ -1,0 +1,224 @@
+"""Checkpoints for exact resume, written atomically, plus an optional EMA of the weights.
+
+Layout of `OUTPUT_DIR/checkpoint-STEP/`:
+
+    model/                      save_pretrained folder (safetensors, config, remote code, generated README card);
+                                EMA weights when EMA is on — this is the folder to evaluate, share or fine-tune
+    state/                      accelerator.save_state: live weights, optimizer, RNG of every process
+    carry-rank{R}.safetensors   the ACT carry of process R (one set of tensors per accumulation slot)
+    ema.safetensors             EMA shadow weights (if EMA is on)
+    trainer_state.json          step, data-stream position, run layout, config, last metrics (written last)
+
+Everything is written into `checkpoint-STEP.tmp/` and renamed when complete, so a crash at any point leaves the
+previous checkpoints intact; `find_latest_checkpoint` ignores `.tmp` folders and folders without
+`trainer_state.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "puzzle_identifiers")
+TRAINER_STATE = "trainer_state.json"
+
+
+class EMA:
+    """Exponential moving average of a model's parameters (buffers such as the puzzle table are used as they are).
+
+    `shadow = decay · shadow + (1 − decay) · param` after every optimizer step; `swapped_in(model)` temporarily
+    puts the averaged weights into the model (for evaluation and saving).
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.shadow = {name: p.detach().clone().float() for name, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for name, p in model.named_parameters():
+            self.shadow[name].lerp_(p.detach().float(), 1.0 - self.decay)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: torch.nn.Module):
+        params = dict(model.named_parameters())
+        backup = {name: p.detach().clone() for name, p in params.items()}
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(self.shadow[name])
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for name, p in params.items():
+                    p.copy_(backup[name])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {name: t.contiguous() for name, t in self.shadow.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        missing = set(self.shadow) - set(state)
+        if missing:
+            raise ValueError(f"EMA state lacks {sorted(missing)[:3]}...")
+        for name in self.shadow:
+            self.shadow[name].copy_(state[name])
+
+
+def checkpoint_step(path: str | os.PathLike) -> int | None:
+    match = CHECKPOINT_RE.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and checkpoint_step(p) is not None and (p / TRAINER_STATE).is_file()]
+    return sorted(found, key=checkpoint_step)
+
+
+def find_latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def resolve_resume_path(resume_from_checkpoint: str, output_dir: str | os.PathLike) -> Path | None:
+    """`latest` → newest complete checkpoint in `output_dir` (None if there is none); else the given folder."""
+    if resume_from_checkpoint == "latest":
+        return find_latest_checkpoint(output_dir)
+    path = Path(resume_from_checkpoint)
+    if not (path / TRAINER_STATE).is_file() or not (path / "state").is_dir():
+        raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint!r} is not a complete checkpoint folder "
+                         f"(expected {TRAINER_STATE} and state/ inside)")
+    return path
+
+
+def rotate_checkpoints(output_dir: str | os.PathLike, keep: int | None) -> None:
+    """Delete all but the newest `keep` complete checkpoints (None or 0 = keep all) and stale `.tmp` folders."""
+    root = Path(output_dir)
+    for stale in root.glob("checkpoint-*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if not keep:
+        return
+    for old in list_checkpoints(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _carry_tensors(carries) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for slot, carry in enumerate(carries):
+        if carry is None:
+            continue
+        for field in CARRY_FIELDS:
+            value = getattr(carry, field)
+            if value is not None:
+                tensors[f"{slot}.{field}"] = value.detach().contiguous().cpu()
+    return tensors
+
+
+def load_carries(path: Path, rank: int, num_slots: int, device) -> list:
+    """The carries process `rank` saved (None for a slot that had none yet)."""
+    from modeling_hrm import HRMCarry
+
+    file = path / f"carry-rank{rank}.safetensors"
+    if not file.is_file():
+        raise ValueError(f"checkpoint {path} has no ACT carry for process {rank} ({file.name})")
+    tensors = load_file(str(file), device=str(device))
+    carries = []
+    for slot in range(num_slots):
+        fields = {f: tensors.get(f"{slot}.{f}") for f in CARRY_FIELDS}
+        carries.append(HRMCarry(**fields) if fields["z_H"] is not None else None)
+    return carries
+
+
+def save_checkpoint(accelerator, output_dir: str | os.PathLike, step: int, *, hrm, carries, trainer_state: dict,
+                    ema: EMA | None = None, write_card=None, save_total_limit: int | None = None) -> Path:
+    """Write `checkpoint-STEP/` atomically (call on every process). Returns the final folder.
+
+    Args:
+        accelerator: the run's `Accelerator` (its prepared model and optimizer are saved by `save_state`).
+        hrm: the unwrapped `HRMForPuzzleSolving` (saved with `save_pretrained`, EMA weights swapped in).
+        carries: this process's ACT carries, one per gradient-accumulation slot.
+        trainer_state: JSON-serialisable run state; written last, it marks the checkpoint complete.
+        write_card: `callable(model_dir)` writing the model card README.md into the model folder.
+    """
+    root = Path(output_dir)
+    final = root / f"checkpoint-{step}"
+    tmp = root / f"checkpoint-{step}.tmp"
+    if accelerator.is_main_process:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+
+    accelerator.save_state(str(tmp / "state"), safe_serialization=True)
+    save_file(_carry_tensors(carries), str(tmp / f"carry-rank{accelerator.process_index}.safetensors"))
+    if accelerator.is_main_process:
+        with ema.swapped_in(hrm) if ema is not None else contextlib.nullcontext():
+            hrm.save_pretrained(str(tmp / "model"), safe_serialization=True)
+        if write_card is not None:
+            write_card(tmp / "model")
+        if ema is not None:
+            save_file(ema.state_dict(), str(tmp / "ema.safetensors"))
+    accelerator.wait_for_everyone()
+
+    if accelerator.is_main_process:
+        with open(tmp / TRAINER_STATE, "w") as f:
+            json.dump(trainer_state, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        if final.exists():  # the same step saved again (e.g. a resumed run that stops at once): replace it,
+            old = root / f"checkpoint-{step}.old.tmp"  # moving the old one aside first so it is never half-deleted
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        rotate_checkpoints(root, save_total_limit)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint(accelerator, path: Path, ema: EMA | None = None, hrm=None) -> dict:
+    """Restore model, optimizer and RNG (`accelerator.load_state`) and the EMA; returns the trainer state."""
+    with open(path / TRAINER_STATE) as f:
+        state = json.load(f)
+    saved_world = state.get("num_processes", 1)
+    if saved_world != accelerator.num_processes:
+        raise ValueError(f"checkpoint {path} was written by {saved_world} processes but this run has "
+                         f"{accelerator.num_processes}; an exact resume needs the same number (the ACT carry and RNG "
+                         f"are per process). Use --init_from {path / 'model'} to start a new run from its weights.")
+    accelerator.load_state(str(path / "state"))
+    if ema is not None:
+        ema_file = path / "ema.safetensors"
+        if ema_file.is_file():
+            ema.load_state_dict(load_file(str(ema_file)))
+        else:  # EMA switched on for a resumed run: start averaging from the restored weights
+            ema.shadow = {n: p.detach().clone().float() for n, p in hrm.named_parameters()}
+    return state
+
+
+def copy_model_folder(src: Path, dst: Path) -> None:
+    """Copy a model folder to `dst` atomically (a `.tmp` copy renamed into place)."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+
+
+__all__ = ["EMA", "save_checkpoint", "load_checkpoint", "load_carries", "find_latest_checkpoint", "list_checkpoints",
+           "resolve_resume_path", "rotate_checkpoints", "copy_model_folder", "checkpoint_step"]

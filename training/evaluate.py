@@ -1,0 +1,307 @@
+"""`hrm-evaluate`: honest evaluation of an HRM checkpoint on a built dataset split.
+
+    hrm-evaluate --model PATH_OR_REPO --dataset PATH_OR_REPO --split test [--max-steps N]
+                 [--scaling-steps 1,2,4,8,16,32] [--early-exit] [--output-dir DIR] [--limit N]
+
+One pass runs every puzzle for the largest budget asked for and records each segment's predictions score
+and Q values; from it follow, exactly, the results of every budget with and without early exit:
+
+- headline: exact and token accuracy, Q-halt accuracy and mean steps at `--max-steps` (default: the model's
+  `halt_max_steps`), both "full" (every puzzle runs all segments, the original's evaluation) and "act"
+  (a puzzle stops when its Q head says halt); `--early-exit` makes "act" the top-level headline;
+- steps histogram of the ACT run (steps_histogram.png);
+- accuracy vs max_steps, the inference-time scaling curve (scaling_curve.png);
+- ARC datasets: each augmented version's prediction is mapped back to the original task, versions vote
+  (ties by mean sigmoid(q_halt)), and pass@1 / pass@2 (headline) / pass@K per task are reported with the
+  rule "a task counts only if all its test inputs are solved", plus the official fractional score;
+- a picture of a few example predictions (examples.png) and everything as results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    # `python training/evaluate.py` puts training/ first on sys.path, where this file would shadow the
+    # `evaluate` library that the metrics need; import from the repository root instead.
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
+
+from training.evaluation import arc_scores, budget_view, puzzle_metrics, run_segments  # noqa: E402
+
+
+def _parse_int_list(text: str, what: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values or values[0] < 1:
+        raise ValueError(f"{what} must hold positive integers, got {text!r}")
+    return values
+
+
+def default_budgets(headline: int) -> list[int]:
+    """Powers of two up to twice the headline budget, plus the headline budget itself."""
+    budgets = {headline, 2 * headline}
+    b = 1
+    while b < 2 * headline:
+        budgets.add(b)
+        b *= 2
+    return sorted(budgets)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hrm-evaluate", description="Evaluate an HRM checkpoint on a dataset split.")
+    p.add_argument("--model", required=True, help="checkpoint folder or Hub repo id")
+    p.add_argument("--dataset", required=True, help="built dataset folder or Hub dataset repo id")
+    p.add_argument("--split", default="test")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="headline ACT segment budget (default: the model's halt_max_steps)")
+    p.add_argument("--scaling-steps", default=None,
+                   help="budgets of the accuracy-vs-max_steps curve, e.g. 1,2,4,8,16,32 (default: powers of two "
+                        "up to 2 × max-steps); 'none' evaluates only up to max-steps")
+    p.add_argument("--early-exit", action="store_true",
+                   help="make the ACT (Q-head halting) results the headline instead of the full-budget ones")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows (ARC: first N tasks)")
+    p.add_argument("--pass-k", default="1,2", help="ARC: the K of pass@K (default 1,2)")
+    p.add_argument("--num-examples", type=int, default=4, help="puzzles drawn in examples.png (0 = none)")
+    p.add_argument("--output-dir", default=None, help="where results.json and the plots go (default: ./eval-<split>)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    return p
+
+
+def _load_dataset(path: str, split: str):
+    from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+
+    ds, meta = load_hrm_dataset(path, split)
+    return ds, meta, dataset_arrays(ds)
+
+
+def _check_compatible(config, meta: dict, arrays: dict) -> None:
+    for key in ("seq_len", "vocab_size"):
+        if key in meta and int(meta[key]) != int(getattr(config, key)):
+            raise ValueError(f"the dataset has {key}={meta[key]} but the model has {key}={getattr(config, key)}; "
+                             f"was the model trained on another puzzle kind?")
+    ids = arrays.get("puzzle_identifiers")
+    if ids is not None and len(ids) and int(ids.max()) >= config.num_puzzle_identifiers:
+        raise ValueError(f"the dataset uses puzzle identifiers up to {int(ids.max())} but the model has only "
+                         f"{config.num_puzzle_identifiers}; evaluate on the dataset the model was trained with")
+
+
+def _select_rows(ds, meta: dict, arrays: dict, limit: int | None):
+    """ARC: keep the test pairs (and the first `limit` tasks); others: the first `limit` rows."""
+    n = len(arrays["inputs"])
+    keep = np.arange(n)
+    if meta.get("task") == "arc":
+        if "is_test_pair" in ds.column_names:
+            keep = np.flatnonzero(np.asarray(ds["is_test_pair"], dtype=bool))
+        if limit is not None:
+            tasks = np.asarray(ds["task_id"], dtype=object)[keep]
+            chosen = set(sorted(set(tasks))[:limit])
+            keep = keep[np.fromiter((t in chosen for t in tasks), dtype=bool, count=len(keep))]
+    elif limit is not None:
+        keep = keep[:limit]
+    if len(keep) == n:
+        return keep, arrays
+    return keep, {k: v[keep] for k, v in arrays.items()}
+
+
+def _decode_for_picture(kind: str, tokens: np.ndarray, meta: dict) -> np.ndarray:
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if kind == "sudoku":
+        n = int(round(len(tokens) ** 0.5))
+        return np.where(tokens >= 2, tokens - 1, 0).reshape(n, n)
+    if kind == "maze":
+        h = int(meta.get("grid_height", round(len(tokens) ** 0.5)))
+        return tokens.reshape(h, -1)
+    from dataset_scripts import formats
+
+    try:
+        return np.asarray(formats.decode_arc_grid(tokens))
+    except ValueError:
+        return np.zeros((0, 0), dtype=np.int64)
+
+
+def _examples_picture(kind: str, arrays: dict, predictions: np.ndarray, exact: np.ndarray, meta: dict, count: int,
+                      path: Path) -> Path | None:
+    """Rows of (puzzle, prediction, answer) for the first `count` puzzles."""
+    from modeling_hrm.render import add_caption, hstack, render_grid
+
+    if count <= 0 or not len(predictions) or kind not in ("sudoku", "maze", "arc"):
+        return None
+    from PIL import Image
+
+    rows = []
+    for i in range(min(count, len(predictions))):
+        puzzle = _decode_for_picture(kind, arrays["inputs"][i], meta)
+        pred = _decode_for_picture(kind, predictions[i], meta)
+        answer = _decode_for_picture(kind, arrays["labels"][i], meta)
+        extra = {"givens": puzzle, "solution": answer} if kind == "sudoku" else {}
+        pieces = [add_caption(render_grid(kind, puzzle, **({"givens": puzzle} if kind == "sudoku" else {})),
+                              f"puzzle {i}"),
+                  add_caption(render_grid(kind, pred, **extra), "prediction " + ("(right)" if exact[i] else "(wrong)")),
+                  add_caption(render_grid(kind, answer, **({"givens": puzzle} if kind == "sudoku" else {})), "answer")]
+        rows.append(hstack(pieces, gap=12))
+    width = max(r.width for r in rows)
+    out = Image.new("RGB", (width, sum(r.height for r in rows) + 12 * (len(rows) - 1)), "white")
+    y = 0
+    for r in rows:
+        out.paste(r, (0, y))
+        y += r.height + 12
+    out.save(path)
+    return path
+
+
+def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int | None = None,
+                        budgets: list[int] | None = None, early_exit_headline: bool = False, batch_size: int = 256,
+                        pass_k=(1, 2), output_dir: Path | None = None, num_examples: int = 4,
+                        limit: int | None = None, accelerator=None) -> dict:
+    """Everything `hrm-evaluate` reports, as a dict (also written to `output_dir`/results.json with plots)."""
+    cfg = model.config
+    _check_compatible(cfg, meta, arrays)
+    keep, arrays = _select_rows(ds, meta, arrays, limit)
+    headline = int(max_steps or cfg.halt_max_steps)
+    budgets = sorted(set(budgets or [headline]) | {headline})
+    top = max(budgets)
+    t0 = time.perf_counter()
+    seg = run_segments(model, arrays, max_steps=top, headline_steps=headline, batch_size=batch_size,
+                       accelerator=accelerator)
+    seconds = time.perf_counter() - t0
+    labels = arrays["labels"]
+    scored = ~np.all(np.isin(labels.astype(np.int64), (0, -100)), axis=-1)
+
+    full_view, act_view = budget_view(seg, headline, False), budget_view(seg, headline, True)
+    full = puzzle_metrics(seg["pred_full"], labels, full_view["steps"], full_view["q_halt_logits"])
+    act = puzzle_metrics(seg["pred_act"], labels, act_view["steps"], act_view["q_halt_logits"])
+    main = act if early_exit_headline else full
+
+    curve = {"max_steps": budgets, "full": [], "act": [], "act_mean_steps": []}
+    for b in budgets:
+        f, a = budget_view(seg, b, False), budget_view(seg, b, True)
+        curve["full"].append(float(f["exact"][scored].mean()) if scored.any() else 0.0)
+        curve["act"].append(float(a["exact"][scored].mean()) if scored.any() else 0.0)
+        curve["act_mean_steps"].append(float(a["steps"].mean()) if len(a["steps"]) else 0.0)
+
+    kind = meta.get("task", "unknown")
+    results = {
+        "model": getattr(cfg, "_name_or_path", None), "task": kind, "num_rows": int(len(labels)),
+        "max_steps": headline, "headline_mode": "act" if early_exit_headline else "full",
+        "exact_accuracy": main["exact_accuracy"], "token_accuracy": main["token_accuracy"],
+        "mean_steps": main["mean_steps"], "q_halt_accuracy": main["q_halt_accuracy"],
+        "num_examples": main["num_examples"],
+        "full": {k: v for k, v in full.items() if k != "steps_histogram"},
+        "act": act, "scaling": curve, "seconds": seconds,
+    }
+
+    if kind == "arc":
+        views = {"full": (seg["pred_full"], full_view), "act": (seg["pred_act"], act_view)}
+        preds, view = views["act" if early_exit_headline else "full"]
+        confidences = 1.0 / (1.0 + np.exp(-view["q_halt_logits"].astype(np.float64)))
+        cols = {c: np.asarray(ds[c] if len(keep) == len(ds) else ds.select(keep)[c], dtype=object)
+                for c in ("task_id", "pair_index", "dihedral", "color_perm")}
+        arc = arc_scores(preds, labels, confidences, cols["task_id"], cols["pair_index"], cols["dihedral"],
+                         [np.asarray(p, dtype=np.int64) for p in cols["color_perm"]], k_values=pass_k)
+        results["arc"] = arc
+        # Task-level ARC scores at the top level too (pass@2 is the headline of the paper).
+        results.update({k: v for k, v in arc.items() if k.startswith(("pass@", "fractional@", "official"))})
+
+    if output_dir is not None and (accelerator is None or accelerator.is_main_process):
+        from modeling_hrm.render import plot_scaling_curve, plot_steps_histogram
+
+        output_dir.mkdir(parents=True, exist_ok=True)
+        plot_scaling_curve(budgets, {"all segments": curve["full"], "ACT early exit": curve["act"]},
+                           output_dir / "scaling_curve.png", trained_steps=cfg.halt_max_steps,
+                           title=f"{kind}: exact accuracy vs max_steps")
+        plot_steps_histogram(act["steps_histogram"], output_dir / "steps_histogram.png",
+                             title=f"{kind}: ACT steps used (budget {headline})")
+        exact_rows = budget_view(seg, headline, early_exit_headline)["exact"]
+        _examples_picture(kind, arrays, seg["pred_act" if early_exit_headline else "pred_full"], exact_rows, meta,
+                          num_examples, output_dir / "examples.png")
+        with open(output_dir / "results.json", "w") as fh:
+            json.dump(results, fh, indent=2, default=_json_default)
+    return results
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _summary(results: dict) -> str:
+    lines = [f"task {results['task']}  rows {results['num_rows']}  max_steps {results['max_steps']}  "
+             f"headline mode {results['headline_mode']}",
+             f"exact accuracy  {100 * results['exact_accuracy']:.2f}%   token accuracy "
+             f"{100 * results['token_accuracy']:.2f}%   Q-halt accuracy {100 * results['q_halt_accuracy']:.2f}%   "
+             f"mean steps {results['mean_steps']:.2f}",
+             f"ACT early exit: exact {100 * results['act']['exact_accuracy']:.2f}% with mean steps "
+             f"{results['act']['mean_steps']:.2f}  histogram {results['act']['steps_histogram']}",
+             "accuracy vs max_steps (all segments / ACT): " + ", ".join(
+                 f"{b}: {100 * f:.1f}/{100 * a:.1f}" for b, f, a in zip(results["scaling"]["max_steps"],
+                                                                       results["scaling"]["full"],
+                                                                       results["scaling"]["act"]))]
+    if "arc" in results:
+        arc = results["arc"]
+        ks = [k for k in arc if k.startswith("pass@")]
+        lines.append(f"ARC tasks {arc['num_tasks']} (test inputs {arc['num_test_inputs']}): "
+                     + "  ".join(f"{k} {100 * arc[k]:.2f}%" for k in ks)
+                     + (f"  official fractional score {100 * arc['official_score']:.2f}%"
+                        if "official_score" in arc else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `hrm-evaluate`; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.max_steps is not None and args.max_steps < 1:
+            raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
+        pass_k = _parse_int_list(args.pass_k, "--pass-k")
+        from modeling_hrm.solve import load_model
+
+        import torch
+
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        accelerator = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+            device = accelerator.device
+        model = load_model(args.model, device)
+        headline = args.max_steps or model.config.halt_max_steps
+        if args.scaling_steps is None:
+            budgets = default_budgets(headline)
+        elif args.scaling_steps.lower() == "none":
+            budgets = [b for b in default_budgets(headline) if b <= headline]
+        else:
+            budgets = _parse_int_list(args.scaling_steps, "--scaling-steps")
+        ds, meta, arrays = _load_dataset(args.dataset, args.split)
+        output_dir = Path(args.output_dir or f"eval-{args.split}")
+        results = evaluate_checkpoint(model, ds, meta, arrays, max_steps=headline, budgets=budgets,
+                                      early_exit_headline=args.early_exit, batch_size=args.batch_size,
+                                      pass_k=pass_k, output_dir=output_dir, num_examples=args.num_examples,
+                                      limit=args.limit, accelerator=accelerator)
+    except (ValueError, OSError, KeyError) as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"hrm-evaluate: error: {text}", file=sys.stderr)
+        return 2
+    if accelerator is None or accelerator.is_main_process:
+        print(_summary(results))
+        print(f"results and plots written to {output_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Puzzle accuracy: the HRM evaluation metrics (exact / token accuracy, mean ACT steps, Q-halt accuracy).
+
+Load offline with an absolute path (evaluate treats a relative name that does not exist as a Hub id):
+
+```python
+import evaluate
+from pathlib import Path
+metric = evaluate.load(str(Path("training/metrics/puzzle_accuracy").resolve()))
+metric.add_batch(predictions=preds, references=labels, steps=steps, q_halt_logits=q_halt)
+metric.compute(ignore_index=0)
+```
+"""
+
+import datasets
+import evaluate
+import numpy as np
+
+_DESCRIPTION = """\
+Scores whole-grid predictions of a puzzle solver the way the HRM paper does. A row is scored on the
+cells whose reference is not `ignore_index`; rows with no scored cell are left out.
+
+- exact_accuracy: fraction of rows whose scored cells are all right (the headline number).
+- token_accuracy: mean over rows of the fraction of scored cells that are right (per-row mean, as
+  the original code computes it).
+- mean_steps: mean number of ACT segments used; steps_histogram: {steps: number of rows}.
+- q_halt_accuracy: fraction of rows where the Q head's halt decision (q_halt_logit >= 0) agrees with
+  whether the row is exactly right.
+"""
+
+_KWARGS_DESCRIPTION = """\
+Args:
+    predictions: predicted token ids, one sequence per row.
+    references: reference token ids, same shape; cells equal to `ignore_index` are not scored.
+    steps: ACT segments used per row.
+    q_halt_logits: Q-halt logit per row at the stopping segment.
+    ignore_index (int or list of int, default -100): reference value(s) that are not scored. Pass 0 for
+        the raw dataset labels (0 = PAD), or [0, -100] to accept both.
+Returns:
+    dict with exact_accuracy, token_accuracy, mean_steps, q_halt_accuracy, num_examples (rows scored),
+    num_rows (rows given) and steps_histogram.
+Example:
+    >>> metric.compute(predictions=[[2, 3], [2, 4]], references=[[2, 3], [2, 3]], steps=[1, 2],
+    ...                q_halt_logits=[3.0, 1.0])["exact_accuracy"]
+    0.5
+"""
+
+
+def _as_2d(column) -> np.ndarray:
+    """Rows of equal length as one int64 array (the numpy formatter may hand back an object array)."""
+    if isinstance(column, np.ndarray) and column.dtype != object:
+        return column.astype(np.int64, copy=False).reshape(len(column), -1)
+    rows = [np.asarray(r, dtype=np.int64) for r in column]
+    if not rows:
+        return np.zeros((0, 0), dtype=np.int64)
+    lengths = {r.shape[0] for r in rows}
+    if len(lengths) != 1:
+        raise ValueError(f"puzzle_accuracy needs sequences of one length, got lengths {sorted(lengths)}")
+    return np.stack(rows)
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class PuzzleAccuracy(evaluate.Metric):
+    """Exact / token accuracy with an ignore label, mean ACT steps and Q-halt accuracy."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="Wang et al. 2025, Hierarchical Reasoning Model, arXiv 2506.21734",
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({
+                "predictions": datasets.Sequence(datasets.Value("int32")),
+                "references": datasets.Sequence(datasets.Value("int32")),
+                "steps": datasets.Value("int32"),
+                "q_halt_logits": datasets.Value("float32"),
+            }),
+            # No format: evaluate allows "numpy" only for scalar features; rows come back as lists.
+        )
+
+    def _compute(self, predictions, references, steps, q_halt_logits, ignore_index=-100):
+        preds, refs = _as_2d(predictions), _as_2d(references)
+        if preds.shape != refs.shape:
+            raise ValueError(f"predictions {preds.shape} and references {refs.shape} differ in shape")
+        steps = np.asarray(steps, dtype=np.int64)
+        q_halt = np.asarray(q_halt_logits, dtype=np.float64)
+        ignore = np.atleast_1d(np.asarray(ignore_index, dtype=np.int64))
+
+        valid = ~np.isin(refs, ignore)
+        counts = valid.sum(-1)
+        scored = counts > 0  # rows without a scored cell carry no information (as in the original)
+        correct_cells = ((preds == refs) & valid).sum(-1)
+        exact = correct_cells == counts
+        n = int(scored.sum())
+
+        def mean(x):
+            return float(np.mean(x)) if len(x) else 0.0
+
+        values, freq = np.unique(steps, return_counts=True)
+        return {
+            "exact_accuracy": mean(exact[scored]),
+            "token_accuracy": mean(correct_cells[scored] / counts[scored]),
+            "mean_steps": mean(steps),
+            "q_halt_accuracy": mean(((q_halt >= 0) == exact)[scored]),
+            "num_examples": n,
+            "num_rows": int(len(steps)),
+            "steps_histogram": {int(v): int(c) for v, c in zip(values, freq)},
+        }
