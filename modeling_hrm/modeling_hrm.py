@@ -74,7 +74,8 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch
     Returns a tensor of labels' shape with 0 where the label is IGNORE_LABEL_ID.
     """
     logits = logits.double()
-    s = torch.where(logits < 0, 1 / (1 - logits), logits + 1)
+    # clamp: the unused branch of `where` must stay finite (1/(1-x) is inf at x = 1, and NaN in its gradient)
+    s = torch.where(logits < 0, 1 / (1 - logits.clamp(max=0)), logits + 1)
     log_probs = torch.log(s / s.sum(dim=-1, keepdim=True))
     valid = labels != IGNORE_LABEL_ID
     picked = torch.gather(log_probs, -1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)

@@ -187,6 +187,12 @@ def test_stablemax_cross_entropy_matches_hand_computation():
     assert loss[1, 0].item() == 0.0
 
 
+def test_stablemax_gradient_is_finite_at_logit_one():
+    logits = torch.tensor([[[1.0, 0.0, -2.0]]], requires_grad=True)
+    stablemax_cross_entropy(logits, torch.tensor([[0]])).sum().backward()
+    assert torch.isfinite(logits.grad).all()
+
+
 def test_loss_is_the_original_combination():
     model = tiny_model(halt_max_steps=1)
     model.eval()

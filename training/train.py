@@ -304,7 +304,10 @@ class BatchStream:
 # ---------------------------------------------------------------------------------------------------------------
 def load_data(dataset: str):
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+    from training.hub import looks_like_repo_id
 
+    if not Path(dataset).exists() and not looks_like_repo_id(dataset):
+        raise ValueError(f"--dataset {dataset}: no such folder, and not a Hub dataset repo id (owner/name)")
     train_ds, meta = load_hrm_dataset(dataset, "train")
     train = dataset_arrays(train_ds)
     try:
