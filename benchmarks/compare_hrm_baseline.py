@@ -39,10 +39,23 @@ def evaluate_command(args, model, out_dir):
     return cmd
 
 
+def collect(args, jobs, runs_dir):
+    results = []
+    for model, seed in jobs:
+        out = runs_dir / f"{model}-seed{seed}"
+        summary = [json.loads(line) for line in (runs_dir / f"{model}-seed{seed}.log").read_text().splitlines()
+                   if line.startswith('{"step"')]
+        evaluation = json.loads((out / "eval" / "results.json").read_text())
+        results.append({"model": model, "seed": seed, "train": summary[-1] if summary else None, "eval": evaluation})
+    return results
+
+
 def run_all(args):
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
     jobs = [(model, seed) for seed in args.seeds for model in MODELS]
     runs_dir = Path(args.runs_dir) / args.task
+    if args.summarise_only:
+        return collect(args, jobs, runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     pending, running = list(jobs), []
     while pending or running:
@@ -60,14 +73,7 @@ def run_all(args):
             if item[3].poll() is not None:
                 running.remove(item)
                 print(f"finished {item[0]} seed {item[1]} (exit {item[3].returncode})", flush=True)
-    results = []
-    for model, seed in jobs:
-        out = runs_dir / f"{model}-seed{seed}"
-        summary = [json.loads(line) for line in (runs_dir / f"{model}-seed{seed}.log").read_text().splitlines()
-                   if line.startswith('{"step"')]
-        evaluation = json.loads((out / "eval" / "results.json").read_text())
-        results.append({"model": model, "seed": seed, "train": summary[-1] if summary else None, "eval": evaluation})
-    return results
+    return collect(args, jobs, runs_dir)
 
 
 def summarise(args, results):
@@ -75,13 +81,22 @@ def summarise(args, results):
              "token accuracy | optimizer steps in the budget |", "|---|---|---|---|---|"]
     for model in MODELS:
         rows = [r for r in results if r["model"] == model]
-        exact = [r["eval"]["metrics"]["exact_accuracy"] for r in rows]
-        token = [r["eval"]["metrics"]["token_accuracy"] for r in rows]
+        exact = [r["eval"]["exact_accuracy"] for r in rows]
+        token = [r["eval"]["token_accuracy"] for r in rows]
         steps = [r["train"]["step"] for r in rows if r["train"]]
         spread = statistics.stdev(exact) if len(exact) > 1 else 0.0
         lines.append(f"| {model} | {statistics.mean(exact):.1%} ± {spread:.1%} | "
                      f"{', '.join(f'{e:.1%}' for e in exact)} | {statistics.mean(token):.1%} | "
                      f"{', '.join(map(str, steps))} |")
+    hrm = [r for r in results if r["model"] == "hrm"]
+    budgets = hrm[0]["eval"]["scaling"]["max_steps"]
+    lines += ["", "HRM inference-time scaling (exact accuracy when every row runs max_steps segments; trained with "
+              f"halt_max_steps={hrm[0]['eval']['max_steps']}):", "",
+              "| max_steps | " + " | ".join(map(str, budgets)) + " |", "|---|" + "---|" * len(budgets)]
+    for mode in ("full", "act"):
+        values = [statistics.mean(r["eval"]["scaling"][mode][i] for r in hrm) for i in range(len(budgets))]
+        label = "all segments" if mode == "full" else "ACT early exit"
+        lines.append(f"| {label} (mean of seeds) | " + " | ".join(f"{v:.1%}" for v in values) + " |")
     return "\n".join(lines)
 
 
@@ -94,13 +109,15 @@ def main():
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], help="extra --set overrides for both models")
     parser.add_argument("--scaling-steps", default="1,2,4,8,16")
+    parser.add_argument("--summarise-only", action="store_true", help="only read finished runs in --runs-dir")
     parser.add_argument("--runs-dir", default=str(ROOT / "outputs" / "compare"))
     args = parser.parse_args()
     results = run_all(args)
     table = summarise(args, results)
     out = ROOT / "benchmarks" / "results" / f"compare_{args.task}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "results": results, "table": table},
+    command = "python " + " ".join(a for a in sys.argv if a != "--summarise-only")
+    out.write_text(json.dumps({"command": command, "results": results, "table": table},
                               indent=1))
     print(table)
 

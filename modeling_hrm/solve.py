@@ -389,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draw the predicted grid after every segment (GIF animation or PNG strip)")
     parser.add_argument("--puzzle-id", type=int, default=0, help="ARC: trained puzzle identifier (default 0 = blank)")
     parser.add_argument("--no-augment", action="store_true", help="ARC: solve only the untransformed version")
+    parser.add_argument("--show-steps", action="store_true",
+                        help="print the predicted grid after every segment (Sudoku, maze)")
     parser.add_argument("--device", default=None, help="torch device (default: CPU)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
@@ -404,6 +406,24 @@ def _result_json(result: SolveResult) -> dict:
     if result.correct is not None:
         out["correct"] = result.correct
     return out
+
+
+def format_steps(result: SolveResult) -> str:
+    """One line per segment: the predicted grid (rows separated by spaces / '|') and how many cells changed."""
+    if not result.trace:
+        return ""
+    lines, previous = [], None
+    for step, grid in enumerate(result.trace, 1):
+        grid = np.asarray(grid)
+        if result.kind == "maze":
+            text = "|".join("".join("# SGo"[v - 1] if 1 <= v <= 5 else "?" for v in row) for row in grid)
+        else:
+            text = " ".join("".join(str(int(v)) for v in row) for row in grid)
+        changed = "" if previous is None or previous.shape != grid.shape else \
+            f"  ({int((grid != previous).sum())} cells changed)"
+        lines.append(f"segment {step:>2}: {text}{changed}")
+        previous = grid
+    return "\n".join(lines)
 
 
 def _write_trace(result: SolveResult, path: str) -> None:
@@ -453,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"hrm-solve: error: cannot load model {args.model!r}: {first}", file=sys.stderr)
         return 1
-    common = dict(max_steps=args.max_steps, early_exit=not args.no_early_exit, trace=bool(args.trace))
+    common = dict(max_steps=args.max_steps, early_exit=not args.no_early_exit,
+                  trace=bool(args.trace) or args.show_steps)
     try:
         if kind == "sudoku":
             results = [solve_sudoku(model, source, **common)]
@@ -471,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         for i, result in enumerate(results):
             if kind == "arc":
                 print(f"test input {i}:")
+            if args.show_steps and kind != "arc":
+                print("reasoning steps (prediction after each ACT segment):")
+                print(format_steps(result))
             print(result.format())
     if args.trace:
         _write_trace(results[0], args.trace)

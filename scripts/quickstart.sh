@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-outputs/quickstart}
-TRAIN_MINUTES=${TRAIN_MINUTES:-10}
+TRAIN_MINUTES=${TRAIN_MINUTES:-12}
 SIZE=${SIZE:-4}
 SEED=${SEED:-0}
 PY=.venv/bin/python
@@ -18,8 +18,8 @@ echo "== 1/5 setting up .venv"
 bash scripts/setup.sh
 
 echo "== 2/5 building a ${SIZE}x${SIZE} Sudoku dataset (offline generator, unique solutions)"
-$PY dataset_scripts/build_sudoku_dataset.py --source generate --size "$SIZE" --num-train 3000 --num-test 500 \
-  --num-aug 0 --seed "$SEED" --output-dir "$OUT/data"
+$PY dataset_scripts/build_sudoku_dataset.py --source generate --size "$SIZE" --num-train 1000 --num-test 300 \
+  --num-aug 20 --seed "$SEED" --output-dir "$OUT/data"
 
 echo "== 3/5 training HRM for up to ${TRAIN_MINUTES} minutes on CPU (accelerate launch)"
 .venv/bin/accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
@@ -41,7 +41,7 @@ grid = decode_sudoku(ds[0]["inputs"], meta["grid_height"])
 print("".join(str(v) if v else "." for v in grid.reshape(-1)))
 EOF
 )
-.venv/bin/hrm-solve --model "$OUT/model" --sudoku "$PUZZLE" --trace "$OUT/trace.gif"
+.venv/bin/hrm-solve --model "$OUT/model" --sudoku "$PUZZLE" --show-steps --trace "$OUT/trace.gif"
 
 $PY - "$OUT" <<'EOF'
 import json, sys

@@ -227,3 +227,14 @@ def test_cli_maze_solves_and_rejects_bad_mazes(capsys, tmp_path):
         assert code == 2 and problem in err and len(err.strip().splitlines()) == 1 and out == ""
     code, _, err = run_cli(capsys, "--model", str(model_dir), "--maze", str(tmp_path / "missing.txt"))
     assert code == 2 and "not found" in err
+
+
+def test_format_steps_prints_one_line_per_segment_with_changes():
+    from modeling_hrm.solve import SolveResult, format_steps
+
+    first = np.array([[1, 2], [2, 2]])
+    second = np.array([[1, 2], [2, 1]])
+    result = SolveResult(kind="sudoku", puzzle=first, answer=second, steps=2, q_halt_logit=0.0,
+                         q_continue_logit=0.0, trace=[first, second])
+    lines = format_steps(result).splitlines()
+    assert lines == ["segment  1: 12 22", "segment  2: 12 21  (1 cells changed)"]
