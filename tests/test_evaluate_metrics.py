@@ -10,15 +10,6 @@ from training.evaluation import (budget_view, evaluate_model, grid_to_str, load_
                                  str_to_grid)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models on a shared CPU: several threads only contend (10-40x slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_model(seq_len=16, vocab=6, halt_max_steps=4, seed=0, q_scale=0.0):
     """A random HRM small enough for tests (hidden 32, 1+1 layers); `q_scale` > 0 randomises the Q head so rows
     halt at different steps."""

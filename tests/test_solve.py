@@ -12,15 +12,6 @@ SUDOKU = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419.
 SUDOKU_SOLUTION = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models on a shared CPU: several threads only contend (10-40x slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_model(seq_len=81, vocab=11, halt_max_steps=4, seed=0):
     """A random HRM small enough for tests (hidden 32, 1+1 layers)."""
     from modeling_hrm import HRMConfig, HRMForPuzzleSolving
