@@ -32,7 +32,7 @@ def train_command(args, model, seed, out_dir):
 
 
 def evaluate_command(args, model, out_dir):
-    cmd = [sys.executable, "-m", "training.evaluate", "--model", str(out_dir / "model"), "--dataset", args.dataset,
+    cmd = [sys.executable, "-m", "training.hrm_evaluate", "--model", str(out_dir / "model"), "--dataset", args.dataset,
            "--split", "test", "--output-dir", str(out_dir / "eval"), "--num-examples", "0"]
     if model == "hrm":
         cmd += ["--scaling-steps", args.scaling_steps]

@@ -170,7 +170,7 @@ def test_run_segments_reproduces_solve_for_every_budget():
 def test_evaluate_checkpoint_writes_report(tmp_path):
     import datasets
 
-    from training.evaluate import evaluate_checkpoint
+    from training.hrm_evaluate import evaluate_checkpoint
 
     model = tiny_model(q_scale=0.5)
     arrays = random_arrays(12)
@@ -188,7 +188,7 @@ def test_evaluate_checkpoint_writes_report(tmp_path):
 
 
 def test_evaluate_checkpoint_rejects_mismatched_dataset():
-    from training.evaluate import _check_compatible
+    from training.hrm_evaluate import _check_compatible
 
     model = tiny_model()
     with pytest.raises(ValueError, match="seq_len=81"):
@@ -261,7 +261,7 @@ def test_evaluate_checkpoint_arc_scores_test_pairs_only(tmp_path):
     formats = pytest.importorskip("dataset_scripts.formats")
     import datasets
 
-    from training.evaluate import evaluate_checkpoint
+    from training.hrm_evaluate import evaluate_checkpoint
 
     model = tiny_model(seq_len=900, vocab=12, halt_max_steps=2)
     rng = np.random.default_rng(0)
@@ -290,7 +290,7 @@ def test_hrm_evaluate_command_end_to_end(tmp_path, capsys):
     pytest.importorskip("dataset_scripts.common")
     import datasets
 
-    from training.evaluate import main
+    from training.hrm_evaluate import main
 
     arrays = random_arrays(10)
     folder = tmp_path / "ds"

@@ -4,5 +4,5 @@
 - `training.optim`: Adam-atan2, sign-SGD for the puzzle-embedding table, warm-up + cosine schedule.
 - `training.checkpointing`: atomic checkpoints, keep-last-K, exact resume, EMA.
 - `training.hub`: model cards from `model_cards/` templates and `push_to_hub`.
-- `training.evaluation` / `training/evaluate.py`: metrics and the `hrm-evaluate` command.
+- `training.evaluation` / `training/hrm_evaluate.py`: metrics and the `hrm-evaluate` command.
 """

@@ -1,6 +1,6 @@
 """Evaluation of an HRM model on encoded puzzle arrays: accuracy metrics, per-step scores and ARC scoring.
 
-`evaluate_model` is what the trainer calls during training; `hrm-evaluate` (training/evaluate.py) builds its
+`evaluate_model` is what the trainer calls during training; `hrm-evaluate` (training/hrm_evaluate.py) builds its
 report (scaling curve, steps histogram, ARC pass@K) on `run_segments` and `arc_scores` from this module.
 Metrics are computed through the local `evaluate` modules in training/metrics/.
 """

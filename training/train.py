@@ -31,12 +31,8 @@ import numpy as np
 import torch
 import yaml
 
-if __package__ in (None, ""):
-    # `python training/train.py` puts training/ first on sys.path, where training/evaluate.py would shadow the
-    # `evaluate` library; import from the repository root instead.
-    _here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-    sys.path.insert(0, str(_here.parent))
+if __package__ in (None, ""):  # run as `python training/train.py`: import from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.optim import build_optimizer, lr_at_step, sign_sgd_puzzle_embedding_step  # noqa: E402
 

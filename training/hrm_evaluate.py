@@ -28,12 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):
-    # `python training/evaluate.py` puts training/ first on sys.path, where this file would shadow the
-    # `evaluate` library that the metrics need; import from the repository root instead.
-    _here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-    sys.path.insert(0, str(_here.parent))
+if __package__ in (None, ""):  # run as `python training/hrm_evaluate.py`: import from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.evaluation import arc_scores, budget_view, puzzle_metrics, run_segments  # noqa: E402
 
