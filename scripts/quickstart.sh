@@ -31,13 +31,17 @@ rm -rf "$OUT/model" && cp -r "$MODEL" "$OUT/model"
 echo "== 4/5 evaluating $OUT/model on the held-out test split"
 .venv/bin/hrm-evaluate --model "$OUT/model" --dataset "$OUT/data" --split test --output-dir "$OUT/eval"
 
-echo "== 5/5 solving a held-out puzzle"
+echo "== 5/5 solving the held-out puzzle with the most blanks"
 PUZZLE=$($PY - "$OUT/data" <<'EOF'
 import sys
 from dataset_scripts.common import load_hrm_dataset
 from dataset_scripts.formats import decode_sudoku
+import numpy as np
+from dataset_scripts.common import dataset_arrays
 ds, meta = load_hrm_dataset(sys.argv[1], "test")
-grid = decode_sudoku(ds[0]["inputs"], meta["grid_height"])
+inputs = dataset_arrays(ds)["inputs"]
+hardest = int(np.argmax((inputs == 1).sum(1)))  # the test puzzle with the most blanks (token 1 = blank)
+grid = decode_sudoku(inputs[hardest], meta["grid_height"])
 print("".join(str(v) if v else "." for v in grid.reshape(-1)))
 EOF
 )
