@@ -289,46 +289,87 @@ def parse_arc_task(task) -> dict:
     return parsed
 
 
-def solve_arc_task(model, task, *, puzzle_identifier: int = 0, max_steps: int | None = None,
+def _arc_versions(model, puzzle_identifier: int, versions, augment: bool) -> list[tuple[int, np.ndarray, int]]:
+    """The (dihedral, colour permutation, puzzle id) versions to solve and vote over (see `solve_arc_task`)."""
+    if versions is not None:
+        out = []
+        for v in versions:
+            try:
+                k, perm, pid = v
+                perm = _formats().check_color_perm(perm)
+            except (TypeError, ValueError) as err:
+                raise PuzzleError(f"invalid ARC version {v!r}: expected (dihedral 0-7, colour permutation of 0..9, "
+                                  f"puzzle id) ({err})") from None
+            if not 0 <= int(k) <= 7:
+                raise PuzzleError(f"invalid ARC version: dihedral must be 0..7, got {k}")
+            out.append((int(k), perm, int(pid)))
+        if not out:
+            raise PuzzleError("no ARC versions to solve (versions=[])")
+    elif puzzle_identifier != 0 and augment:
+        # A trained id belongs to exactly one (dihedral, colour) version; giving it to the other versions would
+        # condition them on the wrong embedding.
+        raise PuzzleError(f"puzzle id {puzzle_identifier} names one trained version of a task; to vote over the "
+                          "versions pass the ids the dataset gave each of them (hrm-solve --dataset DIR; "
+                          "dataset_scripts.arc.task_versions_from_metadata), or solve only that version "
+                          "(--no-augment)")
+    else:
+        identity = np.arange(10, dtype=np.uint8)
+        out = [(k, identity, int(puzzle_identifier)) for k in (range(8) if augment else [0])]
+    limit = getattr(model.config, "num_puzzle_identifiers", 1)
+    bad = sorted({pid for _, _, pid in out if not 0 <= pid < limit})
+    if bad:
+        raise PuzzleError(f"puzzle id {bad[0]} is outside the model's {limit} puzzle identifiers")
+    return out
+
+
+def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, max_steps: int | None = None,
                    early_exit: bool = True, augment: bool = True, trace: bool = False) -> list[SolveResult]:
     """Solve every test input of an ARC task; one `SolveResult` per test input.
 
-    With `augment`, each test input is solved in all 8 dihedral versions (one batch), each prediction is
-    mapped back, and the versions vote (ties by mean sigmoid(q_halt)); `attempts` holds the ranked answers,
-    `answer` the best. `puzzle_identifier` selects a trained puzzle embedding (0 = the blank id, for tasks the
-    model never saw). The trace follows the untransformed version.
+    Each test input is solved in several versions (one batch), each prediction is mapped back to the task's
+    frame, and the versions vote (ties by mean sigmoid(q_halt); an undecodable prediction is the 0x0 grid and
+    votes too, as in the original); `attempts` holds the ranked answers, `answer` the best.
+
+    Args:
+        versions: (dihedral, colour permutation, puzzle id) per version, for a task the model was trained on:
+            each version has its own puzzle embedding, the id the dataset gave it
+            (`dataset_scripts.arc.task_versions_from_metadata(meta, task_id)`).
+        puzzle_identifier: without `versions`: the id for every version. The blank id 0 (default, a task the
+            model never saw) is shared by the 8 dihedral versions; a trained id names one version, so it is
+            refused with `augment` (solve that version alone with `augment=False`).
+        augment: without `versions`: the 8 dihedral versions (True) or only the untransformed input.
+        trace: the prediction after every segment, for the first version.
     """
-    from training.evaluation import grid_to_str, invert_arc_version, str_to_grid
-    from training.metrics.arc_pass_at_k.arc_pass_at_k import rank_candidates
+    from dataset_scripts.arc import grid_to_str, invert_arc_version, rank_candidates, str_to_grid
 
     fm = _formats()
     parsed = parse_arc_task(task)
     check_model_for(model, "arc")
-    identity = np.arange(10)
-    versions = list(range(8)) if augment else [0]
+    plan = _arc_versions(model, puzzle_identifier, versions, augment)
+    ids = torch.as_tensor([pid for _, _, pid in plan], dtype=torch.long)
     results = []
     for grid_in, grid_out in parsed["test"]:
         try:
-            batch = np.stack([np.asarray(fm.encode_arc_grid(fm.dihedral(grid_in, k))).reshape(-1) for k in versions])
+            batch = np.stack([np.asarray(fm.encode_arc_grid(fm.dihedral(perm[grid_in], k))).reshape(-1)
+                              for k, perm, _ in plan])
         except ValueError as err:
             raise PuzzleError(f"invalid ARC task: {err}") from None
-        res = solve_grid(model, batch, puzzle_identifiers=puzzle_identifier, max_steps=max_steps,
+        res = solve_grid(model, batch, puzzle_identifiers=ids, max_steps=max_steps,
                          early_exit=early_exit, return_trace=trace)
-        preds = [grid_to_str(invert_arc_version(res.predictions[i].numpy(), k, identity))
-                 for i, k in enumerate(versions)]
-        confidences = torch.sigmoid(res.q_halt_logits).tolist()
+        preds = [grid_to_str(invert_arc_version(res.predictions[i].numpy(), k, perm))
+                 for i, (k, perm, _) in enumerate(plan)]
+        confidences = torch.sigmoid(res.q_halt_logits.float()).tolist()
         ranked = rank_candidates(preds, confidences)
         attempts = [str_to_grid(answer) for answer, _, _ in ranked]
-        best_rows = [i for i, p in enumerate(preds) if ranked and p == ranked[0][0]] or [0]
-        row = best_rows[0]
+        row = next(i for i, p in enumerate(preds) if p == ranked[0][0])
         trace_grids = None
         if trace:
-            trace_grids = [invert_arc_version(t, 0, identity) for t in _row_trace(res, 0)]
+            k0, perm0, _ = plan[0]
+            trace_grids = [invert_arc_version(t, k0, perm0) for t in _row_trace(res, 0)]
         results.append(SolveResult(
-            kind="arc", puzzle=grid_in, answer=attempts[0] if attempts else np.zeros((0, 0), dtype=np.int64),
-            steps=int(res.steps[row]), q_halt_logit=float(res.q_halt_logits[row]),
-            q_continue_logit=float(res.q_continue_logits[row]), trace=trace_grids, attempts=attempts,
-            expected=grid_out))
+            kind="arc", puzzle=grid_in, answer=attempts[0], steps=int(res.steps[row]),
+            q_halt_logit=float(res.q_halt_logits[row]), q_continue_logit=float(res.q_continue_logits[row]),
+            trace=trace_grids, attempts=attempts, expected=grid_out))
     return results
 
 
@@ -389,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draw the predicted grid after every segment (GIF animation or PNG strip)")
     parser.add_argument("--puzzle-id", type=int, default=0, help="ARC: trained puzzle identifier (default 0 = blank)")
     parser.add_argument("--no-augment", action="store_true", help="ARC: solve only the untransformed version")
+    parser.add_argument("--dataset", metavar="DIR|REPO",
+                        help="ARC: the dataset the model was trained on; the task's versions there (each with its "
+                             "own puzzle id) are solved and vote")
+    parser.add_argument("--task-id", help="ARC with --dataset: the task's id in it (default: the JSON file name)")
     parser.add_argument("--show-steps", action="store_true",
                         help="print the predicted grid after every segment (Sudoku, maze)")
     parser.add_argument("--device", default=None, help="torch device (default: CPU)")
@@ -481,8 +526,15 @@ def main(argv: list[str] | None = None) -> int:
         elif kind == "maze":
             results = [solve_maze(model, source, **common)]
         else:
-            results = solve_arc_task(model, source, puzzle_identifier=args.puzzle_id, augment=not args.no_augment,
-                                     **common)
+            versions = None
+            if args.dataset:
+                from dataset_scripts.arc import task_versions_from_metadata
+                from dataset_scripts.common import load_hrm_metadata
+
+                versions = task_versions_from_metadata(load_hrm_metadata(args.dataset),
+                                                       args.task_id or Path(args.arc).stem)
+            results = solve_arc_task(model, source, puzzle_identifier=args.puzzle_id, versions=versions,
+                                     augment=not args.no_augment, **common)
     except ValueError as err:
         print(f"hrm-solve: error: {err}", file=sys.stderr)
         return 2

@@ -98,10 +98,12 @@ def test_arc_voting_and_pass_at_k():
     assert res["official_score"] == pytest.approx((1 + 1 + 0.5 + 0) / 4)
 
 
-def test_arc_undecodable_predictions_do_not_vote():
-    # Three empty (undecodable) predictions must not outvote one right answer.
+def test_arc_undecodable_predictions_vote_as_the_empty_grid():
+    # As the original: an undecodable prediction is the 0x0 grid and votes; three of them outvote one right
+    # answer for the first slot, which then comes second.
     res = arc_compute([("", "3", "t", 0, 0.9)] * 3 + [("3", "3", "t", 0, 0.1)])
-    assert res["pass@1"] == 1.0
+    assert res["per_task"]["t"]["ranks"] == [2] and res["per_task"]["t"]["top"] == [""]
+    assert res["pass@1"] == 0.0 and res["pass@2"] == 1.0
 
 
 def test_arc_tie_breaks_by_mean_confidence_not_sum():

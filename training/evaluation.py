@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# ARC answers and voting are data helpers; re-exported here under their old names.
+from dataset_scripts.arc import arc_vote_strings, grid_to_str, invert_arc_version, str_to_grid  # noqa: F401
+
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 # Dataset labels use 0 (PAD) for "not scored"; trainer-side labels use -100. Neither is ever a real answer.
 IGNORE_LABELS = (0, -100)
@@ -255,48 +258,15 @@ def budget_view(seg: dict[str, np.ndarray], budget: int, early_exit: bool) -> di
 # ---------------------------------------------------------------------------------------------------------
 # ARC
 # ---------------------------------------------------------------------------------------------------------
-def grid_to_str(grid) -> str:
-    """Canonical string of a grid for voting: digits per row, rows joined by "|"; "" for an empty grid."""
-    grid = np.asarray(grid)
-    if grid.size == 0:
-        return ""
-    return "|".join("".join(str(int(v)) for v in row) for row in grid)
-
-
-def str_to_grid(text: str) -> np.ndarray:
-    """Inverse of `grid_to_str`."""
-    if not text:
-        return np.zeros((0, 0), dtype=np.int64)
-    return np.array([[int(c) for c in row] for row in text.split("|")], dtype=np.int64)
-
-
-def invert_arc_version(tokens, dihedral: int, color_perm) -> np.ndarray:
-    """Map a predicted token sequence of one augmented version back to the original task's frame.
-
-    Decodes the 30×30 tokens (the largest top-left colour rectangle, i.e. cropped at the EOS border), then
-    undoes the colour permutation (`color_perm[original] = new`) and the dihedral transform, with
-    `dataset_scripts.formats`. Returns an (h, w) colour grid, or a (0, 0) grid when the prediction holds no
-    decodable grid.
-    """
-    from dataset_scripts import formats
-
-    grid = np.asarray(formats.decode_arc_grid(np.asarray(tokens)))
-    if grid.size == 0:
-        return np.zeros((0, 0), dtype=np.int64)
-    return np.asarray(formats.invert_arc_version(grid, int(dihedral), np.asarray(color_perm)), dtype=np.int64)
-
-
 def arc_scores(predictions: np.ndarray, labels: np.ndarray, confidences: np.ndarray, task_ids, pair_indices,
                dihedrals, color_perms, *, k_values=(1, 2)) -> dict:
     """ARC pass@K and fractional score of per-version predictions (rows = test pairs of augmented versions).
 
     Each row's prediction and label are inverted to the original frame, then the arc_pass_at_k metric votes
     across versions of the same (task, test input); ties are broken by mean confidence (sigmoid(q_halt)).
+    An undecodable prediction is the 0x0 grid and votes like any other answer, as in the original.
     """
-    preds, refs = [], []
-    for i in range(len(predictions)):
-        preds.append(grid_to_str(invert_arc_version(predictions[i], dihedrals[i], color_perms[i])))
-        refs.append(grid_to_str(invert_arc_version(labels[i], dihedrals[i], color_perms[i])))
+    preds, refs = arc_vote_strings(predictions, labels, dihedrals, color_perms)
     metric = load_metric("arc_pass_at_k")
     return metric.compute(predictions=preds, references=refs, task_ids=[str(t) for t in task_ids],
                           test_indices=[int(p) for p in pair_indices],
