@@ -38,6 +38,10 @@ class HubUploadError(RuntimeError):
     """Upload to the Hub failed (no token, no network, permission): message is one line."""
 
 
+class DatasetLoadError(ValueError):
+    """A dataset folder / repo id / split that cannot be loaded: message is one line naming the problem."""
+
+
 # ----------------------------------------------------------------------------- arrow helpers
 
 
@@ -286,20 +290,86 @@ def _is_local(path_or_repo_id: str | os.PathLike) -> bool:
     return os.path.isdir(os.fspath(path_or_repo_id))
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _download_metadata(repo_id: str, revision: str | None, token) -> str:
+    """`hf_hub_download` of the metadata file, its failures turned into one `DatasetLoadError` line."""
+    import re
+
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    path = os.fspath(repo_id)
+    if os.path.exists(path):
+        raise DatasetLoadError(f"{path} is a file, not a dataset folder")
+    if path.startswith((".", "/", "~")) or not re.fullmatch(r"[\w.-]+/[\w.-]+", path):
+        raise DatasetLoadError(f"dataset folder not found: {path}")
+    prefix = f"{path!r} is not a local folder, and as a Hub dataset repo id it"
+    try:
+        return hf_hub_download(repo_id=path, filename=METADATA_FILENAME, repo_type="dataset", revision=revision,
+                               token=token)
+    except RepositoryNotFoundError:
+        raise DatasetLoadError(f"{prefix} was not found on the Hugging Face Hub (private? log in)") from None
+    except RevisionNotFoundError:
+        raise DatasetLoadError(f"{prefix} has no revision {revision!r}") from None
+    except LocalEntryNotFoundError:
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the network or huggingface.co cannot be reached"
+        raise DatasetLoadError(f"{prefix} cannot be downloaded: {why}, and it is not in the local cache") from None
+    except EntryNotFoundError:
+        raise DatasetLoadError(f"{prefix} has no {METADATA_FILENAME}; is it an HRM dataset?") from None
+    except (HfHubHTTPError, OSError) as err:
+        raise DatasetLoadError(f"{prefix} could not be downloaded: {_first_line(err)}") from None
+
+
 def load_hrm_metadata(path_or_repo_id: str | os.PathLike, revision: str | None = None,
                       token: str | bool | None = None) -> dict[str, Any]:
     """Read `hrm_dataset.json` from a built folder or a Hub dataset repo."""
     if _is_local(path_or_repo_id):
         path = Path(path_or_repo_id) / METADATA_FILENAME
         if not path.is_file():
-            raise ValueError(f"{path_or_repo_id} has no {METADATA_FILENAME}; is it an HRM dataset folder?")
+            if (Path(path_or_repo_id) / "config.json").is_file() or (Path(path_or_repo_id) / "model").is_dir():
+                raise DatasetLoadError(f"{path_or_repo_id} is a model folder, not a dataset folder "
+                                       f"(it has no {METADATA_FILENAME})")
+            raise DatasetLoadError(f"{path_or_repo_id} has no {METADATA_FILENAME}; is it an HRM dataset folder?")
     else:
-        from huggingface_hub import hf_hub_download
+        path = _download_metadata(path_or_repo_id, revision, token)
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetLoadError(f"{path} is not valid JSON ({_first_line(err)})") from None
+    if not isinstance(meta, dict):
+        raise DatasetLoadError(f"{path} must hold a JSON object, got {type(meta).__name__}")
+    return meta
 
-        path = hf_hub_download(repo_id=str(path_or_repo_id), filename=METADATA_FILENAME, repo_type="dataset",
-                               revision=revision, token=token)
-    with open(path) as f:
-        return json.load(f)
+
+def check_local_split(folder: str | os.PathLike, split: str, meta: dict[str, Any]) -> list[Path]:
+    """The parquet shards of `split` in a built folder, each checked to be readable parquet with the
+    `inputs` / `labels` columns of the metadata's `seq_len`; one-line `DatasetLoadError` otherwise."""
+    data = Path(folder) / DATA_DIR
+    files = sorted(data.glob(f"{split}-*.parquet"))
+    if not files:
+        splits = sorted({p.name.split("-")[0] for p in data.glob("*.parquet")})
+        raise DatasetLoadError(f"{folder} has no split {split!r}" + (f"; it has {', '.join(splits)}" if splits
+                                                                       else f" (no parquet files in {data})"))
+    for file in files:
+        try:
+            schema = pq.read_schema(file)
+        except (pa.ArrowException, OSError) as err:
+            raise DatasetLoadError(f"{file} is not a readable parquet file (corrupt or truncated: "
+                                   f"{_first_line(err)})") from None
+        for column in ("inputs", "labels"):
+            if column not in schema.names:
+                raise DatasetLoadError(f"{file} has no {column!r} column; is it an HRM dataset?")
+            typ = schema.field(column).type
+            if pa.types.is_fixed_size_list(typ) and "seq_len" in meta and typ.list_size != meta["seq_len"]:
+                raise DatasetLoadError(f"{file}: {column} rows have {typ.list_size} tokens but "
+                                       f"{METADATA_FILENAME} says seq_len={meta['seq_len']}")
+    return files
 
 
 def load_hrm_dataset(path_or_repo_id: str | os.PathLike, split: str, **load_kwargs: Any):
@@ -310,13 +380,21 @@ def load_hrm_dataset(path_or_repo_id: str | os.PathLike, split: str, **load_kwar
     """
     from datasets import load_dataset
 
+    from datasets.exceptions import DatasetGenerationError
+
     meta = load_hrm_metadata(path_or_repo_id, revision=load_kwargs.get("revision"), token=load_kwargs.get("token"))
-    if _is_local(path_or_repo_id) and "cache_dir" not in load_kwargs:
-        # datasets 5 can reuse a stale Arrow cache when a folder is rebuilt (observed: a
-        # rebuilt folder of the same name loaded the previous build's rows). Key the cache on
-        # the exact files so every build gets its own cache.
-        load_kwargs["cache_dir"] = _local_cache_dir(Path(path_or_repo_id))
-    ds = load_dataset(os.fspath(path_or_repo_id), split=split, **load_kwargs)
+    if _is_local(path_or_repo_id):
+        check_local_split(path_or_repo_id, split, meta)
+        if "cache_dir" not in load_kwargs:
+            # datasets 5 can reuse a stale Arrow cache when a folder is rebuilt (observed: a
+            # rebuilt folder of the same name loaded the previous build's rows). Key the cache on
+            # the exact files so every build gets its own cache.
+            load_kwargs["cache_dir"] = _local_cache_dir(Path(path_or_repo_id))
+    try:
+        ds = load_dataset(os.fspath(path_or_repo_id), split=split, **load_kwargs)
+    except DatasetGenerationError as err:  # a shard whose footer reads but whose pages do not
+        cause = err.__cause__ or err
+        raise DatasetLoadError(f"cannot read split {split!r} of {path_or_repo_id}: {_first_line(cause)}") from None
     return ds, meta
 
 
@@ -397,10 +475,78 @@ def push_folder_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = 
 MAX_REPORTED = 10
 
 
+#: Smallest accepted value of the builders' count options (only those a builder has are checked).
+MINIMUM_VALUES = {"num_train": 1, "num_test": 1, "num_aug": 0, "subsample_size": 1, "test_subsample_size": 1,
+                  "max_tasks": 1, "min_rating": 0, "min_rounds": 0, "max_rounds": 0, "extra_clues": 0,
+                  "min_path_length": 0, "size": 1}
+#: What a builder writes into its output folder; a non-empty folder holding anything else is refused.
+BUILD_OUTPUTS = {DATA_DIR, "README.md", METADATA_FILENAME}
+
+
+class BuilderArgumentParser(argparse.ArgumentParser):
+    """`ArgumentParser` that also checks the values every builder shares before any work starts
+    (counts, the output folder, the Hub repo id and token), raising a one-line `ValueError`."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        check_builder_args(namespace)
+        return namespace, extras
+
+
+def check_builder_args(args: argparse.Namespace) -> None:
+    for name, minimum in MINIMUM_VALUES.items():
+        value = getattr(args, name, None)
+        if isinstance(value, int) and value < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
+    for name in ("loop_fraction",):
+        value = getattr(args, name, None)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    check_output_dir(args.output_dir)
+    if args.push_to_hub is not None:
+        check_push_target(args.push_to_hub, args.token)
+
+
+def check_output_dir(output_dir: str | os.PathLike) -> None:
+    """The output folder must be creatable, and an existing one must be empty or an earlier build (so a
+    typo cannot overwrite the README.md of a project or model folder)."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--output-dir {out} is a file, not a folder")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--output-dir {out}: {parent} is a file, not a folder")
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--output-dir {out}: no permission to write in {existing}")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in BUILD_OUTPUTS)
+        if others and not (out / METADATA_FILENAME).is_file():
+            raise ValueError(f"--output-dir {out} already holds other files ({others[0]}, ...) and is not a "
+                             f"dataset folder; choose a new or empty folder")
+
+
+def check_push_target(repo_id: str, token: str | None) -> None:
+    """A valid `owner/name` Hub dataset repo id and a token, checked before the build, not after it."""
+    from huggingface_hub import get_token
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise ValueError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name of letters, digits, "
+                         f"'-', '_', '.')") from None
+    if "/" not in repo_id:
+        raise ValueError(f"--push-to-hub {repo_id!r} needs an owner: owner/name")
+    if not (token or os.environ.get("HF_TOKEN") or get_token()):
+        raise ValueError(f"cannot push to {repo_id}: no Hugging Face token (pass --token, set HF_TOKEN, "
+                         "or run `hf auth login`)")
+
+
 def builder_parser(doc: str) -> argparse.ArgumentParser:
     """The argument parser of a builder script: its module docstring as help, plus the common arguments."""
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    parser = BuilderArgumentParser(description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
     add_common_args(parser)
     return parser
 
@@ -444,10 +590,13 @@ def run_cli(main: Callable[[list[str] | None], Any], argv: list[str] | None = No
     """Run a builder's ``main`` turning expected failures into a one-line error and exit code."""
     try:
         main(argv)
-    except HubUploadError as exc:
+    except HubUploadError as exc:  # the build succeeded, the upload failed: a failure during work
         print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return 1
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permission denied while writing: a failure during work
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -54,9 +54,9 @@ def test_missing_token_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
     rc = common.run_cli(build_sudoku, ["--output-dir", str(tmp_path / "d"), "--push-to-hub", "me/x"] + ARGS)
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 3
+    assert rc == 2  # bad usage, found before the build starts
     assert err[-1].startswith("error: cannot push to me/x: no Hugging Face token")
-    assert (tmp_path / "d" / "hrm_dataset.json").exists()  # the local build is kept
+    assert not (tmp_path / "d").exists()
 
 
 def test_network_failure_is_a_one_line_error(tmp_path, monkeypatch, capsys):
@@ -69,7 +69,7 @@ def test_network_failure_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     rc = common.run_cli(build_sudoku, ["--output-dir", str(tmp_path / "d"), "--push-to-hub", "me/x",
                                        "--token", "t"] + ARGS)
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 3 and err[-1] == "error: cannot push to me/x: ConnectionError: Failed to resolve 'huggingface.co'"
+    assert rc == 1 and err[-1] == "error: cannot push to me/x: ConnectionError: Failed to resolve 'huggingface.co'"
 
 
 def test_real_client_against_unreachable_endpoint_fails_cleanly(tmp_path):
@@ -79,7 +79,7 @@ def test_real_client_against_unreachable_endpoint_fails_cleanly(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dataset_scripts.build_sudoku_dataset", "--output-dir",
                         str(tmp_path / "d"), "--push-to-hub", "me/x"] + ARGS, cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 3, r.stderr
+    assert r.returncode == 1, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot push to me/x:") and "Traceback" not in r.stderr
 

@@ -257,25 +257,45 @@ def _summary(results: dict) -> str:
     return "\n".join(lines)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Reject option values that cannot work, before the model and data load (one-line `ValueError`)."""
+    for name, minimum in (("max_steps", 1), ("batch_size", 1), ("limit", 1), ("num_examples", 0)):
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be >= {minimum}, got {value}"
+                             + (" (leave it out to evaluate every row)" if name == "limit" else ""))
+    if args.scaling_steps is not None and args.scaling_steps.lower() != "none":
+        _parse_int_list(args.scaling_steps, "--scaling-steps")
+    _parse_int_list(args.pass_k, "--pass-k")
+    if args.output_dir is not None:
+        out = Path(args.output_dir)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--output-dir {out} is a file, not a folder")
+        if any(p.exists() and not p.is_dir() for p in out.parents):
+            raise ValueError(f"--output-dir {out}: a parent of it is a file")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `hrm-evaluate`; returns the exit status."""
+    """Entry point of `hrm-evaluate`: 0 on success, 2 for a bad option / model / dataset, 1 on a failure
+    while evaluating."""
     args = build_parser().parse_args(argv)
     try:
-        if args.max_steps is not None and args.max_steps < 1:
-            raise ValueError(f"--max-steps must be >= 1, got {args.max_steps}")
+        check_arguments(args)
         pass_k = _parse_int_list(args.pass_k, "--pass-k")
-        from modeling_hrm.solve import load_model
+        from modeling_hrm.loading import load_pretrained_model, resolve_device
 
         import torch
 
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         accelerator = None
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import Accelerator
 
             accelerator = Accelerator()
             device = accelerator.device
-        model = load_model(args.model, device)
+        else:
+            device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model = load_pretrained_model(args.model, device)
         headline = args.max_steps or model.config.halt_max_steps
         if args.scaling_steps is None:
             budgets = default_budgets(headline)
@@ -284,15 +304,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             budgets = _parse_int_list(args.scaling_steps, "--scaling-steps")
         ds, meta, arrays = _load_dataset(args.dataset, args.split)
-        output_dir = Path(args.output_dir or f"eval-{args.split}")
-        results = evaluate_checkpoint(model, ds, meta, arrays, max_steps=headline, budgets=budgets,
-                                      early_exit_headline=args.early_exit, batch_size=args.batch_size,
-                                      pass_k=pass_k, output_dir=output_dir, num_examples=args.num_examples,
-                                      limit=args.limit, accelerator=accelerator)
+        _check_compatible(model.config, meta, arrays)
+        if not len(arrays["inputs"]):
+            raise ValueError(f"split {args.split!r} of {args.dataset} has no rows")
     except (ValueError, OSError, KeyError) as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"hrm-evaluate: error: {text}", file=sys.stderr)
         return 2
+    output_dir = Path(args.output_dir or f"eval-{args.split}")
+    try:
+        results = evaluate_checkpoint(model, ds, meta, arrays, max_steps=headline, budgets=budgets,
+                                      early_exit_headline=args.early_exit, batch_size=args.batch_size,
+                                      pass_k=pass_k, output_dir=output_dir, num_examples=args.num_examples,
+                                      limit=args.limit, accelerator=accelerator)
+    except (ValueError, OSError, RuntimeError) as err:  # e.g. out of memory, disk full: a failure during work
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"hrm-evaluate: error while evaluating: {text}", file=sys.stderr)
+        return 1
     if accelerator is None or accelerator.is_main_process:
         print(_summary(results))
         print(f"results and plots written to {output_dir}/")
