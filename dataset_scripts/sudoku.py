@@ -22,6 +22,7 @@ class SolveResult:
     solutions: list[list[int]]
     backtracks: int
     nodes: int
+    complete: bool = True  # False when ``max_nodes`` stopped the search early (absence of solutions unproven)
 
 
 class SudokuSolver:
@@ -42,11 +43,14 @@ class SudokuSolver:
         self.popcount = [bin(m).count("1") for m in range(1 << n)]
         self.digits_of = [[d + 1 for d in range(n) if m >> d & 1] for m in range(1 << n)]
 
-    def solve(self, grid, limit: int = 2, rng: random.Random | None = None) -> SolveResult:
+    def solve(self, grid, limit: int = 2, rng: random.Random | None = None,
+              max_nodes: int | None = None) -> SolveResult:
         """Search ``grid`` (flat or 2-D, 0 = blank). Stops after ``limit`` solutions.
 
         With ``rng`` the candidate digits are tried in random order (used to make random full
-        grids); otherwise ascending. Inconsistent clues give zero solutions.
+        grids); otherwise ascending. Inconsistent clues give zero solutions. ``max_nodes`` bounds
+        the search (a solvability check must not hang on a pathological grid); the result then
+        says ``complete=False``.
         """
         n = self.n
         cells = [int(v) for v in np.asarray(grid).reshape(-1)]
@@ -79,6 +83,8 @@ class SudokuSolver:
                 solutions.append(list(cells))
                 return len(solutions) >= limit
             stats[1] += 1
+            if max_nodes is not None and stats[1] > max_nodes:
+                return True
             best_j, best_mask, best_count = -1, 0, n + 1
             for j in range(depth, num_empty):
                 i = empties[j]
@@ -114,7 +120,8 @@ class SudokuSolver:
             return False
 
         search(0)
-        return SolveResult(solutions, stats[0], stats[1])
+        return SolveResult(solutions, stats[0], stats[1],
+                           complete=max_nodes is None or stats[1] <= max_nodes or len(solutions) >= limit)
 
     def count_solutions(self, grid, limit: int = 2) -> int:
         return len(self.solve(grid, limit=limit).solutions)

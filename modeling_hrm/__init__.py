@@ -24,6 +24,11 @@ for _model_type, (_config_class, _model_class) in MODEL_CLASSES.items():
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 
+# The `puzzle-solving` pipeline (pipeline_puzzle_solving.py): `pipeline("puzzle-solving", model=...)`.
+from .pipeline_puzzle_solving import PuzzleSolvingPipeline, register_pipeline  # noqa: E402
+
+register_pipeline()
+
 __all__ = ["HRMConfig", "HRMForPuzzleSolving", "HRMPreTrainedModel", "TRMConfig", "TRMForPuzzleSolving",
            "TRMPreTrainedModel", "RecursiveReasoningConfig", "RecursiveReasoningModel", "HRMOutput", "HRMCarry",
-           "HRMSolveOutput", "MODEL_CLASSES"]
+           "HRMSolveOutput", "MODEL_CLASSES", "PuzzleSolvingPipeline"]

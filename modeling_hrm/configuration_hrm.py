@@ -4,9 +4,14 @@
 recursion depth, ACT and loss settings, and their validation.
 """
 
+import importlib
 import math
+import os
+import sys
 
 from transformers import PretrainedConfig
+
+PIPELINE_TASK = "puzzle-solving"
 
 
 class RecursiveReasoningConfig(PretrainedConfig):
@@ -62,7 +67,36 @@ class RecursiveReasoningConfig(PretrainedConfig):
 
     def __post_init__(self, **kwargs):
         self.validate()
+        # config.json names the `puzzle-solving` pipeline saved with the model, for remote code. Where this
+        # package has registered its own pipeline for the task, that one serves it (as its model classes win over
+        # `auto_map`); transformers would otherwise insist on trust_remote_code for the folder's copy.
+        pipelines = sys.modules.get("transformers.pipelines")
+        if PIPELINE_TASK in kwargs.get("custom_pipelines", {}) and pipelines is not None and \
+                PIPELINE_TASK in pipelines.PIPELINE_REGISTRY.supported_tasks:
+            kwargs["custom_pipelines"] = {k: v for k, v in kwargs["custom_pipelines"].items() if k != PIPELINE_TASK}
         super().__post_init__(**kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PretrainedConfig.save_pretrained`, plus the `puzzle-solving` pipeline: its file and the puzzle formats
+        it reads go next to the config, and `custom_pipelines` names it (pipeline_puzzle_solving.py), so that
+        `pipeline("puzzle-solving", model=folder, trust_remote_code=True)` works without this package."""
+        try:
+            bundle = importlib.import_module(f"{__package__}.pipeline_puzzle_solving")
+        except ImportError:  # remote code without the pipeline file at hand: save the config alone
+            bundle = None
+        if bundle is None or os.path.isfile(save_directory):
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        os.makedirs(save_directory, exist_ok=True)
+        bundle.save_pipeline_files(save_directory)
+        saved = getattr(self, "custom_pipelines", None)
+        self.custom_pipelines = {**(saved or {}), **bundle.CUSTOM_PIPELINES}
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if saved is None:
+                del self.custom_pipelines
+            else:
+                self.custom_pipelines = saved
 
     def validate(self, **kwargs):
         """Raise a `ValueError` that names the field when the configuration cannot work."""
