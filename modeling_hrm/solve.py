@@ -1,21 +1,24 @@
-"""Solve your own puzzles with a trained HRM: a Python API and the `hrm-solve` command.
+"""`hrm-solve`: solve a Sudoku, maze or ARC task from the command line, a thin layer over the `puzzle-solving`
+pipeline (modeling_hrm/pipeline_puzzle_solving.py), which is also the Python API:
 
 ```python
-import torch, modeling_hrm
-from transformers import AutoModel
-from modeling_hrm.solve import solve_sudoku
-model = AutoModel.from_pretrained("path/or/repo", dtype=torch.float32)
-result = solve_sudoku(model, "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
-print(result.format())
+import modeling_hrm
+from transformers import pipeline
+solver = pipeline("puzzle-solving", model="path/or/repo")
+solver("53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
 ```
 
 Command line:
-    hrm-solve --model PATH_OR_REPO --sudoku STRING|FILE [--max-steps N] [--trace out.gif|out.png]
+    hrm-solve --model PATH_OR_REPO --sudoku STRING|FILE [--max-steps N] [--trace out.gif|out.png] [--json]
     hrm-solve --model PATH_OR_REPO --maze FILE
-    hrm-solve --model PATH_OR_REPO --arc TASK.json
+    hrm-solve --model PATH_OR_REPO --arc TASK.json [--dataset DIR --task-id ID]
 
-Parsing and encoding come from `dataset_scripts.formats` (the same code that builds the datasets), so a
-puzzle is tokenised exactly as in training.
+The puzzle is checked with the pipeline's parser before the model loads, so the messages are the pipeline's.
+Exit status: 0 solved (also when the answer is not valid: the output says so), 2 bad input or usage (puzzle,
+option, model folder, device), 1 a failure while solving.
+
+Lower-level helpers stay here for scripts that hold token tensors: `solve_grid` (encoded puzzles → the model's
+`solve` output on CPU) and `solve_arc_task` (ARC voting returning `SolveResult`s).
 """
 
 from __future__ import annotations
@@ -30,12 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .pipeline_puzzle_solving import PuzzleError, parse_puzzle
+
 KINDS = ("sudoku", "maze", "arc")
 ARC_VOCAB, ARC_SEQ_LEN, MAZE_VOCAB = 12, 900, 6
-
-
-class PuzzleError(ValueError):
-    """An invalid puzzle or a puzzle that does not fit the model (reported as one line by the CLI)."""
 
 
 def _formats():
@@ -193,62 +194,6 @@ def sudoku_is_valid(answer: np.ndarray, puzzle: np.ndarray) -> bool:
     return True
 
 
-def _sudoku_digits(tokens: np.ndarray, n: int) -> np.ndarray:
-    """Predicted tokens → digits (token d+1 → d); PAD / blank predictions become 0 (no digit)."""
-    return np.asarray(_formats().decode_sudoku(np.asarray(tokens), n), dtype=np.int64)
-
-
-def solve_sudoku(model, puzzle, *, max_steps: int | None = None, early_exit: bool = True,
-                 trace: bool = False) -> SolveResult:
-    """Solve a Sudoku given as a string of 16 / 36 / 81 cells ('.' or '0' = blank) or an (n, n) digit array.
-
-    Raises `PuzzleError` (a `ValueError`) for a wrong length, bad characters, clashing clues or a model trained
-    on another size.
-    """
-    fm = _formats()
-    try:
-        grid = np.asarray(fm.parse_sudoku(puzzle) if isinstance(puzzle, str) else puzzle, dtype=np.int64)
-        fm.check_sudoku_grid(grid)  # shape, digit range and clue conflicts (arrays skip parse_sudoku)
-        tokens = np.asarray(fm.encode_sudoku(grid)).reshape(-1)
-    except ValueError as err:
-        raise PuzzleError(f"invalid Sudoku: {err}") from None
-    n = grid.shape[0]
-    check_model_for(model, "sudoku", n)
-    res = solve_grid(model, tokens, max_steps=max_steps, early_exit=early_exit, return_trace=trace)
-    answer = _sudoku_digits(res.predictions[0].numpy(), n)
-    return SolveResult(kind="sudoku", puzzle=grid, answer=answer, steps=int(res.steps[0]),
-                       q_halt_logit=float(res.q_halt_logits[0]), q_continue_logit=float(res.q_continue_logits[0]),
-                       trace=[_sudoku_digits(t, n) for t in _row_trace(res, 0)] if trace else None,
-                       valid=sudoku_is_valid(answer, grid))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Maze
-# ---------------------------------------------------------------------------------------------------------
-def solve_maze(model, maze, *, max_steps: int | None = None, early_exit: bool = True,
-               trace: bool = False) -> SolveResult:
-    """Solve a maze given as text (rows of `#`, ` `, `S`, `G`; `o` marks the path) or an (H, W) token array.
-    The answer marks the predicted path with `o` (token 5)."""
-    fm = _formats()
-    try:
-        grid = np.asarray(fm.parse_maze(maze) if isinstance(maze, str) else maze, dtype=np.int64)
-        if grid.ndim != 2:
-            raise ValueError(f"a maze must be a 2-D grid, got shape {grid.shape}")
-    except ValueError as err:
-        raise PuzzleError(f"invalid maze: {err}") from None
-    check_model_for(model, "maze", grid.size)
-    res = solve_grid(model, grid.reshape(-1), max_steps=max_steps, early_exit=early_exit, return_trace=trace)
-    shape = grid.shape
-    answer = res.predictions[0].numpy().reshape(shape).astype(np.int64)
-    try:
-        fm.check_maze_solution(grid, answer)  # a shortest S→G path, nothing else changed
-        valid = True
-    except ValueError:
-        valid = False
-    return SolveResult(kind="maze", puzzle=grid, answer=answer, steps=int(res.steps[0]),
-                       q_halt_logit=float(res.q_halt_logits[0]), q_continue_logit=float(res.q_continue_logits[0]),
-                       trace=[t.reshape(shape) for t in _row_trace(res, 0)] if trace else None, valid=valid)
-
 
 # ---------------------------------------------------------------------------------------------------------
 # ARC
@@ -377,22 +322,11 @@ def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, ma
 # Command line
 # ---------------------------------------------------------------------------------------------------------
 def load_model(path_or_repo: str, device: str | None = None):
-    """`AutoModel.from_pretrained(path, dtype=float32)` after registering the HRM classes; eval mode."""
-    import modeling_hrm  # noqa: F401  (registers the Auto classes)
-    from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
+    """A saved HRM / TRM model (folder, training checkpoint folder or Hub id) in eval mode on `device`.
+    Raises `modeling_hrm.loading.ModelLoadError` (a `ValueError`, one line) for anything that cannot be loaded."""
+    from .loading import load_pretrained_model
 
-    looks_local = path_or_repo.startswith((".", "/", "~")) or Path(path_or_repo).exists() or path_or_repo.count("/") > 1
-    if looks_local and not Path(path_or_repo).expanduser().is_dir():
-        raise FileNotFoundError(f"model folder not found: {path_or_repo}")
-    hf_logging.disable_progress_bar()  # keep the command's output to the answer
-    model = AutoModel.from_pretrained(str(Path(path_or_repo).expanduser()) if looks_local else path_or_repo,
-                                      dtype=torch.float32)
-    if not hasattr(model, "solve"):
-        raise PuzzleError(f"{path_or_repo} is not an HRM puzzle model (model type {model.config.model_type!r})")
-    if device:
-        model.to(device)
-    return model.eval()
+    return load_pretrained_model(path_or_repo, device=device)
 
 
 def _read_text(value: str, what: str) -> str:
@@ -415,8 +349,9 @@ def _sudoku_text(value: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hrm-solve", description="Solve a Sudoku, maze or ARC task with a trained HRM model.")
-    parser.add_argument("--model", required=True, help="checkpoint folder or Hub repo id")
+        prog="hrm-solve", description="Solve a Sudoku, maze or ARC task with a trained HRM or TRM model "
+                                      "(the puzzle-solving pipeline on the command line).")
+    parser.add_argument("--model", required=True, help="model folder, training checkpoint folder or Hub repo id")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--sudoku", metavar="STRING|FILE",
                        help="Sudoku as 16 / 36 / 81 cells ('.' or '0' = blank), or a file holding it")
@@ -436,33 +371,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--task-id", help="ARC with --dataset: the task's id in it (default: the JSON file name)")
     parser.add_argument("--show-steps", action="store_true",
                         help="print the predicted grid after every segment (Sudoku, maze)")
-    parser.add_argument("--device", default=None, help="torch device (default: CPU)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N, mps (default: cpu)")
+    parser.add_argument("--json", action="store_true", help="print the pipeline's result as JSON")
     return parser
 
 
-def _result_json(result: SolveResult) -> dict:
-    out = {"kind": result.kind, "answer": np.asarray(result.answer).tolist(), "steps": result.steps,
-           "q_halt_logit": result.q_halt_logit, "confidence": result.confidence}
-    if result.valid is not None:
-        out["valid"] = result.valid
-    if result.attempts:
-        out["attempts"] = [np.asarray(a).tolist() for a in result.attempts[:2]]
-    if result.correct is not None:
-        out["correct"] = result.correct
-    return out
+def format_answer(kind: str, answer) -> str:
+    """Text of an answer as the pipeline returns it: a Sudoku digit grid, maze text, an ARC colour grid."""
+    if kind == "maze":
+        return str(answer).rstrip("\n")
+    return format_grid(kind, np.asarray(answer))
 
 
-def format_steps(result: SolveResult) -> str:
+def format_steps(kind: str, trace) -> str:
     """One line per segment: the predicted grid (rows separated by spaces / '|') and how many cells changed."""
-    if not result.trace:
-        return ""
     lines, previous = [], None
-    for step, grid in enumerate(result.trace, 1):
-        grid = np.asarray(grid)
-        if result.kind == "maze":
-            text = "|".join("".join("# SGo"[v - 1] if 1 <= v <= 5 else "?" for v in row) for row in grid)
+    for step, answer in enumerate(trace or [], 1):
+        if kind == "maze":
+            rows = str(answer).rstrip("\n").split("\n")
+            grid, text = np.array([list(r) for r in rows]), "|".join(rows)
         else:
+            grid = np.asarray(answer)
             text = " ".join("".join(str(int(v)) for v in row) for row in grid)
         changed = "" if previous is None or previous.shape != grid.shape else \
             f"  ({int((grid != previous).sum())} cells changed)"
@@ -471,86 +400,122 @@ def format_steps(result: SolveResult) -> str:
     return "\n".join(lines)
 
 
-def _write_trace(result: SolveResult, path: str) -> None:
-    from .render import save_trace, trace_frames
+def _info_line(result: dict, i: int | None = None) -> str:
+    pick = (lambda key: result[key]) if i is None else (lambda key: result[key][i])
+    info = f"ACT steps: {pick('steps')}   Q-halt confidence: {pick('q_halt_confidence'):.3f}"
+    if "valid" in result:
+        info += f"   valid: {'yes' if result['valid'] else 'no'}"
+    if "correct" in result and pick("correct") is not None:
+        info += f"   correct: {'yes' if pick('correct') else 'no'}"
+    return info
 
-    kwargs = {}
-    if result.kind == "sudoku":
-        kwargs["givens"] = result.puzzle
-    frames = trace_frames(result.kind, result.trace, **kwargs)
-    save_trace(frames, path)
+
+def _trace_grids(kind: str, trace) -> list[np.ndarray]:
+    """The pipeline's trace (answers in the puzzle's form) as grids for the renderer; maze cells that are no
+    maze character (a PAD prediction, '?') are drawn as open cells."""
+    if kind != "maze":
+        return [np.asarray(t) for t in trace]
+    ids = {ch: i for i, ch in enumerate("\0# SGo") if i}
+    return [np.array([[ids.get(ch, 2) for ch in row] for row in str(t).rstrip("\n").split("\n")]) for t in trace]
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `hrm-solve`. Returns 0 on success, 2 for an invalid puzzle or option, 1 otherwise."""
+    """Entry point of `hrm-solve`: 0 solved, 2 bad input or usage, 1 a failure while solving."""
     args = build_parser().parse_args(argv)
+
+    def fail(message, code: int = 2) -> int:
+        print(f"hrm-solve: error: {message}", file=sys.stderr)
+        return code
+
     if args.max_steps is not None and args.max_steps < 1:
-        print(f"hrm-solve: error: --max-steps must be >= 1, got {args.max_steps}", file=sys.stderr)
-        return 2
-    if args.trace and Path(args.trace).suffix.lower() not in (".gif", ".png"):
-        print(f"hrm-solve: error: --trace must end in .gif or .png, got {args.trace}", file=sys.stderr)
-        return 2
+        return fail(f"--max-steps must be >= 1, got {args.max_steps}")
+    if args.trace:
+        trace_path = Path(args.trace).expanduser()
+        if trace_path.suffix.lower() not in (".gif", ".png"):
+            return fail(f"--trace must end in .gif or .png, got {args.trace}")
+        if not trace_path.parent.is_dir():
+            return fail(f"--trace: folder {str(trace_path.parent)!r} does not exist (create it first)")
+        if trace_path.is_dir():
+            return fail(f"--trace: {args.trace} is a folder; give a file name ending in .gif or .png")
     kind = "sudoku" if args.sudoku is not None else "maze" if args.maze is not None else "arc"
-    try:
-        # Read and validate the puzzle before the (slow) model load, so typos fail fast.
-        if kind == "sudoku":
-            source = _sudoku_text(args.sudoku)
-            _formats().parse_sudoku(source)
-        elif kind == "maze":
-            source = _read_text(args.maze, "maze")
-            _formats().parse_maze(source)
-        else:
-            source = _read_text(args.arc, "ARC task")
-            parse_arc_task(source)
-    except ValueError as err:
-        msg = str(err) if isinstance(err, PuzzleError) else f"invalid {'Sudoku' if kind == 'sudoku' else kind}: {err}"
-        print(f"hrm-solve: error: {msg}", file=sys.stderr)
-        return 2
-    try:
-        model = load_model(args.model, args.device)
+    try:  # read and check the puzzle before the (slow) model load, so typos fail fast
+        source = (_sudoku_text(args.sudoku) if kind == "sudoku" else
+                  _read_text(args.maze, "maze") if kind == "maze" else _read_text(args.arc, "ARC task"))
+        parsed = parse_puzzle(source, kind)
     except PuzzleError as err:
-        print(f"hrm-solve: error: {err}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, EnvironmentError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if isinstance(err, FileNotFoundError) and first.startswith("model folder not found"):
-            print(f"hrm-solve: error: {first}", file=sys.stderr)
-        else:
-            print(f"hrm-solve: error: cannot load model {args.model!r}: {first}", file=sys.stderr)
-        return 1
-    common = dict(max_steps=args.max_steps, early_exit=not args.no_early_exit,
-                  trace=bool(args.trace) or args.show_steps)
+        return fail(err)
     try:
-        if kind == "sudoku":
-            results = [solve_sudoku(model, source, **common)]
-        elif kind == "maze":
-            results = [solve_maze(model, source, **common)]
-        else:
-            versions = None
-            if args.dataset:
+        from .loading import resolve_device
+
+        resolve_device(args.device)  # a bogus or missing device fails before the model loads
+        model = load_model(args.model, args.device)
+    except ValueError as err:  # ModelLoadError: one line naming the problem
+        return fail(err)
+    options = dict(kind=kind, max_steps=args.max_steps, early_exit=not args.no_early_exit,
+                   return_trace=bool(args.trace) or args.show_steps)
+    if kind == "arc":
+        versions = None
+        if args.dataset:
+            try:
                 from dataset_scripts.arc import task_versions_from_metadata
                 from dataset_scripts.common import load_hrm_metadata
 
                 versions = task_versions_from_metadata(load_hrm_metadata(args.dataset),
                                                        args.task_id or Path(args.arc).stem)
-            results = solve_arc_task(model, source, puzzle_identifier=args.puzzle_id, versions=versions,
-                                     augment=not args.no_augment, **common)
-    except ValueError as err:
-        print(f"hrm-solve: error: {err}", file=sys.stderr)
-        return 2
+            except (ValueError, OSError) as err:
+                return fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+        options.update(puzzle_id=args.puzzle_id, augment=not args.no_augment, arc_versions=versions)
+
+    from transformers import pipeline
+
+    solver = pipeline("puzzle-solving", model=model, device=model.device)
+    # A Sudoku goes in as its digit grid, so the answer and trace come back as grids to print and draw.
+    puzzle = parsed.grid if kind == "sudoku" else source
+    try:
+        result = solver(puzzle, **options)
+    except PuzzleError as err:
+        return fail(err)
+    except (RuntimeError, MemoryError) as err:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return fail(f"solving failed: {text}", 1)
+
     if args.json:
-        print(json.dumps([_result_json(r) for r in results] if kind == "arc" else _result_json(results[0])))
+        shown = dict(result) if args.show_steps else {k: v for k, v in result.items() if k != "trace"}
+        print(json.dumps(_jsonable(shown)))
+    elif kind == "arc":
+        for i, answer in enumerate(result["answer"]):
+            print(f"test input {i}:")
+            print(format_answer(kind, answer))
+            for k, attempt in enumerate(result["attempts"][i][1:2], start=2):
+                print(f"attempt {k}:\n{format_answer(kind, attempt)}")
+            print(_info_line(result, i))
     else:
-        for i, result in enumerate(results):
-            if kind == "arc":
-                print(f"test input {i}:")
-            if args.show_steps and kind != "arc":
-                print("reasoning steps (prediction after each ACT segment):")
-                print(format_steps(result))
-            print(result.format())
+        if args.show_steps:
+            print("reasoning steps (prediction after each ACT segment):")
+            print(format_steps(kind, result["trace"]))
+        print(format_answer(kind, result["answer"]))
+        print(_info_line(result))
     if args.trace:
-        _write_trace(results[0], args.trace)
-        print(f"trace ({len(results[0].trace)} segments) written to {args.trace}", file=sys.stderr)
+        from .render import save_trace, trace_frames
+
+        trace = result["trace"][0] if kind == "arc" else result["trace"]
+        try:
+            frames = trace_frames(kind, _trace_grids(kind, trace),
+                                  **({"givens": parsed.grid} if kind == "sudoku" else {}))
+            save_trace(frames, args.trace)
+        except OSError as err:
+            return fail(f"cannot write the trace to {args.trace}: {err.strerror or err}", 1)
+        print(f"trace ({len(trace)} segments) written to {args.trace}", file=sys.stderr)
     return 0
 
 

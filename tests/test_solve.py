@@ -1,4 +1,5 @@
-"""hrm-solve: early exit, puzzle parsing and its errors, ARC inverse transforms, the command line."""
+"""hrm-solve: early exit, puzzle parsing and its errors, ARC inverse transforms, the command line over the
+puzzle-solving pipeline (bad input: one line, exit 2; the same messages as the pipeline)."""
 
 import json
 
@@ -172,7 +173,7 @@ def test_cli_rejects_size_mismatch_and_missing_model(capsys, sudoku_model_dir, t
     code, _, err = run_cli(capsys, "--model", sudoku_model_dir, "--sudoku", "1" + "." * 15)
     assert code == 2 and "seq_len=16" in err and "seq_len=81" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(capsys, "--model", str(tmp_path / "nope"), "--sudoku", SUDOKU)
-    assert code == 1 and "model folder not found" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "model folder not found" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_rejects_ragged_arc(capsys, sudoku_model_dir, tmp_path):
@@ -190,7 +191,7 @@ def test_cli_solves_sudoku_and_writes_trace(capsys, sudoku_model_dir, tmp_path):
     code, out, err = run_cli(capsys, "--model", sudoku_model_dir, "--sudoku", SUDOKU, "--max-steps", "3",
                              "--no-early-exit", "--trace", str(gif))
     assert code == 0, err
-    assert "ACT steps: 3" in out and "Q-halt confidence" in out
+    assert "ACT steps: 3" in out and "Q-halt confidence" in out and "valid: no" in out
     assert len([l for l in out.splitlines() if "|" in l]) == 9  # the 9 grid rows
     with Image.open(gif) as im:
         assert im.n_frames == 3  # one frame per segment
@@ -198,7 +199,7 @@ def test_cli_solves_sudoku_and_writes_trace(capsys, sudoku_model_dir, tmp_path):
                            "--no-early-exit")
     result = json.loads(out)
     assert code == 0 and result["steps"] == 2 and np.asarray(result["answer"]).shape == (9, 9)
-    assert 0.0 < result["confidence"] < 1.0
+    assert 0.0 < result["q_halt_confidence"] < 1.0 and result["valid"] is False and "trace" not in result
 
 
 def test_cli_maze_solves_and_rejects_bad_mazes(capsys, tmp_path):
@@ -221,11 +222,61 @@ def test_cli_maze_solves_and_rejects_bad_mazes(capsys, tmp_path):
 
 
 def test_format_steps_prints_one_line_per_segment_with_changes():
-    from modeling_hrm.solve import SolveResult, format_steps
+    from modeling_hrm.solve import format_steps
 
     first = np.array([[1, 2], [2, 2]])
     second = np.array([[1, 2], [2, 1]])
-    result = SolveResult(kind="sudoku", puzzle=first, answer=second, steps=2, q_halt_logit=0.0,
-                         q_continue_logit=0.0, trace=[first, second])
-    lines = format_steps(result).splitlines()
+    lines = format_steps("sudoku", [first, second]).splitlines()
     assert lines == ["segment  1: 12 22", "segment  2: 12 21  (1 cells changed)"]
+    assert format_steps("maze", ["#S\nG#\n", "#S\nGo\n"]).splitlines() == [
+        "segment  1: #S|G#", "segment  2: #S|Go  (1 cells changed)"]
+
+
+# Givens that do not clash, but no grid completes them (row 1 leaves only 9 for its last cell; column 9 has a 9).
+UNSOLVABLE = "12345678." + "........9" + "." * 63
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sudoku", UNSOLVABLE], "invalid Sudoku: no valid solution exists"),
+    (["--sudoku", SUDOKU, "--device", "cuda:0"] if not torch.cuda.is_available() else
+     ["--sudoku", SUDOKU, "--device", "cuda:99"], "cuda"),
+    (["--sudoku", SUDOKU, "--device", "gpu-please"], "unknown device 'gpu-please'"),
+    (["--sudoku", SUDOKU, "--trace", "/no/such/folder/trace.gif"], "folder '/no/such/folder' does not exist"),
+    (["--sudoku", SUDOKU, "--trace", "trace.txt"], "must end in .gif or .png"),
+    (["--sudoku", SUDOKU, "--max-steps", "0"], "--max-steps must be >= 1"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(capsys, sudoku_model_dir, args, message):
+    code, out, err = run_cli(capsys, "--model", sudoku_model_dir, *args)
+    lines = [line for line in err.strip().splitlines() if line]
+    assert code == 2 and len(lines) == 1 and message in lines[0] and out == "", err
+    assert "Traceback" not in err
+
+
+def test_cli_and_pipeline_give_the_same_message(capsys, sudoku_model_dir, tmp_path):
+    """hrm-solve is a thin layer over the pipeline: bad input gets the same sentence through both."""
+    from transformers import pipeline
+
+    from modeling_hrm.pipeline_puzzle_solving import PuzzleError
+
+    solver = pipeline("puzzle-solving", model=sudoku_model_dir, device="cpu")
+    maze = tmp_path / "no_goal.txt"
+    maze.write_text("#####\n#S  #\n#   #\n#####\n")
+    task = tmp_path / "ragged.json"
+    task.write_text(json.dumps({"train": [], "test": [{"input": [[1, 2], [3]]}]}))
+    for flag, value, puzzle in (("--sudoku", UNSOLVABLE, UNSOLVABLE), ("--sudoku", "x" + SUDOKU[1:], "x" + SUDOKU[1:]),
+                                ("--maze", str(maze), maze.read_text()), ("--arc", str(task), task.read_text())):
+        with pytest.raises(PuzzleError) as info:
+            solver(puzzle, kind=flag[2:])
+        code, _, err = run_cli(capsys, "--model", sudoku_model_dir, flag, value)
+        assert code == 2 and err.strip() == f"hrm-solve: error: {info.value}", (flag, err)
+
+
+def test_cli_arc_prints_each_test_input(capsys, tmp_path):
+    model_dir = tmp_path / "arc_model"
+    tiny_model(seq_len=900, vocab=12, halt_max_steps=2).save_pretrained(model_dir)
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps({"train": [{"input": [[1]], "output": [[2]]}],
+                                "test": [{"input": [[1, 2]], "output": [[2, 1]]}, {"input": [[3]]}]}))
+    code, out, err = run_cli(capsys, "--model", str(model_dir), "--arc", str(task), "--max-steps", "1")
+    assert code == 0, err
+    assert out.count("test input") == 2 and out.count("ACT steps: 1") == 2 and "correct:" in out
