@@ -60,6 +60,35 @@ def test_puzzle_accuracy_hand_made():
     assert res["steps_histogram"] == {1: 1, 2: 2, 3: 1}
 
 
+def _snippet(doc: str) -> str:
+    return doc.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_evaluate_load_snippet_runs_from_any_directory(tmp_path):
+    """The documented snippet (training/metrics/__init__.py) loads the installed metric by path, offline, from a
+    directory that is not the repository."""
+    import subprocess
+    import sys
+
+    import training.metrics
+
+    code = _snippet(training.metrics.__doc__)
+    code = code.replace("accuracy.compute(", "print('RESULT', accuracy.compute(") + ")"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"})
+    assert "RESULT" in run.stdout, run.stderr[-2000:]
+    assert "'exact_accuracy': 0.5" in run.stdout
+
+
+def test_metric_path_names_the_known_metrics():
+    from training.metrics import METRICS, metric_path
+
+    for name in METRICS:
+        assert metric_path(name).endswith(name)
+    with pytest.raises(ValueError, match="unknown metric 'accuracy'; this package has puzzle_accuracy, arc_pass_at_k"):
+        metric_path("accuracy")
+
+
 def test_puzzle_accuracy_ignore_minus_100():
     metric = load_metric("puzzle_accuracy")
     res = metric.compute(predictions=[[1, 2, 3]], references=[[1, -100, -100]], steps=[1], q_halt_logits=[0.0])

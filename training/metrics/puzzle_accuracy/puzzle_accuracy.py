@@ -1,11 +1,12 @@
 """Puzzle accuracy: the HRM evaluation metrics (exact / token accuracy, mean ACT steps, Q-halt accuracy).
 
-Load offline with an absolute path (evaluate treats a relative name that does not exist as a Hub id):
+Load it from the installed package, offline, from any directory (`evaluate.load` takes a name that is not an
+existing path for a Hub id, so `metric_path` gives the absolute one):
 
 ```python
 import evaluate
-from pathlib import Path
-metric = evaluate.load(str(Path("training/metrics/puzzle_accuracy").resolve()))
+from training.metrics import metric_path
+metric = evaluate.load(metric_path("puzzle_accuracy"))
 metric.add_batch(predictions=preds, references=labels, steps=steps, q_halt_logits=q_halt)
 metric.compute(ignore_index=0)
 ```
