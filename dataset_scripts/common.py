@@ -502,6 +502,11 @@ def check_builder_args(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if value is not None and not 0.0 <= value <= 1.0:
             raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    for name in ("csv_dir", "arc_dir"):  # a local path (not a Hub repo id) must be an existing folder
+        value = getattr(args, name, None)
+        if value and (os.path.exists(value) or str(value).startswith((".", "/", "~")) or str(value).count("/") != 1):
+            if not os.path.isdir(os.path.expanduser(value)):
+                raise ValueError(f"--{name.replace('_', '-')} {value}: no such folder")
     check_output_dir(args.output_dir)
     if args.push_to_hub is not None:
         check_push_target(args.push_to_hub, args.token)
@@ -521,6 +526,9 @@ def check_output_dir(output_dir: str | os.PathLike) -> None:
         raise ValueError(f"--output-dir {out}: no permission to write in {existing}")
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name not in BUILD_OUTPUTS)
+        if (out / "config.json").is_file():
+            raise ValueError(f"--output-dir {out} is a model folder (it holds config.json); choose a new or empty "
+                             f"folder")
         if others and not (out / METADATA_FILENAME).is_file():
             raise ValueError(f"--output-dir {out} already holds other files ({others[0]}, ...) and is not a "
                              f"dataset folder; choose a new or empty folder")

@@ -244,3 +244,389 @@ def test_loader_never_unpickles(work, model_dir):
     torch.save(Payload(), folder / "pytorch_model.bin")
     assert_raises(ModelLoadError, r"refused because unpickling can run arbitrary code", load_pretrained_model, folder)
     assert not marker.exists()
+
+
+def test_loader_reads_trm_folders_and_names_trm_config_problems(work):
+    from modeling_hrm import TRMConfig, TRMForPuzzleSolving
+
+    folder = work / "trm"
+    TRMForPuzzleSolving(TRMConfig(**dict(TINY, puzzle_emb_len=1))).save_pretrained(folder)
+    model = load_pretrained_model(folder)
+    assert isinstance(model, TRMForPuzzleSolving) and model.config.model_type == "trm"
+    for change, pattern in (({"mlp_t": True, "pos_encodings": "rope"}, r"mlp_t replaces attention"),
+                            ({"puzzle_emb_len": 1, "puzzle_emb_ndim": 64}, r"puzzle_emb_len=1 .*cannot hold"),
+                            ({"mlp_t": "yes"}, r"mlp_t must be true or false")):
+        broken = _copy(folder, work / f"trm-{sorted(change)[-1]}")
+        _edit_config(**change)(broken)
+        assert_raises(ModelLoadError, pattern, load_pretrained_model, broken)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dataset fixtures, shared by hrm-evaluate and the builders' cases
+# ---------------------------------------------------------------------------------------------------------
+def build_sudoku(argv):
+    from dataset_scripts.build_sudoku_dataset import main
+    from dataset_scripts.common import run_cli
+
+    return run_cli(main, argv)
+
+
+def build_maze(argv):
+    from dataset_scripts.build_maze_dataset import main
+    from dataset_scripts.common import run_cli
+
+    return run_cli(main, argv)
+
+
+def build_arc(argv):
+    from dataset_scripts.build_arc_dataset import main
+    from dataset_scripts.common import run_cli
+
+    return run_cli(main, argv)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(work) -> Path:
+    path = work / "sudoku4"
+    code, text = run_main(build_sudoku, ["--output-dir", path, "--size", "4", "--num-train", "8", "--num-test", "4",
+                                         "--quiet"])
+    assert code == 0, text
+    return path
+
+
+def _parquet(folder: Path, split: str = "test") -> Path:
+    return next((folder / "data").glob(f"{split}-*.parquet"))
+
+
+def _dataset_garbage_shard(d: Path):
+    _parquet(d).write_bytes(b"PAR1 this is not parquet at all")
+
+
+def _dataset_corrupt_pages(d: Path):
+    data = bytearray(_parquet(d).read_bytes())
+    data[4:200] = b"\xab" * 196  # the footer still reads, the pages do not
+    _parquet(d).write_bytes(bytes(data))
+
+
+def _dataset_truncated_shard(d: Path):
+    data = _parquet(d).read_bytes()
+    _parquet(d).write_bytes(data[: len(data) // 2])
+
+
+def _dataset_no_labels_column(d: Path):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(_parquet(d))
+    pq.write_table(table.drop(["labels"]), _parquet(d))
+
+
+def _dataset_metadata_not_json(d: Path):
+    (d / "hrm_dataset.json").write_text("{'task': 'sudoku'")
+
+
+def _dataset_metadata_seq_len_lies(d: Path):
+    meta = json.loads((d / "hrm_dataset.json").read_text())
+    meta["seq_len"] = 36
+    (d / "hrm_dataset.json").write_text(json.dumps(meta))
+
+
+def _dataset_no_shards(d: Path):
+    shutil.rmtree(d / "data")
+
+
+def _dataset_no_metadata(d: Path):
+    (d / "hrm_dataset.json").unlink()
+
+
+BROKEN_DATASETS = [
+    ("shard-garbage", _dataset_garbage_shard, r"test-00000-of-00001\.parquet is not a readable parquet file"),
+    ("shard-corrupt-pages", _dataset_corrupt_pages, r"(cannot read split 'test'|not a readable parquet)"),
+    ("shard-truncated", _dataset_truncated_shard, r"not a readable parquet file"),
+    ("shard-lacks-labels", _dataset_no_labels_column, r"has no 'labels' column"),
+    ("metadata-not-json", _dataset_metadata_not_json, r"hrm_dataset\.json is not valid JSON"),
+    ("metadata-seq-len-contradicts-shards", _dataset_metadata_seq_len_lies, r"16 tokens but .*seq_len=36"),
+    ("no-parquet-files", _dataset_no_shards, r"has no split 'test' \(no parquet files"),
+    ("no-metadata", _dataset_no_metadata, r"has no hrm_dataset\.json"),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# hrm-evaluate
+# ---------------------------------------------------------------------------------------------------------
+def evaluate(argv):
+    from training.hrm_evaluate import main
+
+    return main(argv)
+
+
+@pytest.mark.parametrize("name,breaker,pattern", BROKEN_DATASETS, ids=[c[0] for c in BROKEN_DATASETS])
+def test_evaluate_broken_dataset(work, model_dir, dataset_dir, name, breaker, pattern):
+    folder = _copy(dataset_dir, work / f"broken-ds-{name}")
+    breaker(folder)
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", folder, "--output-dir", work / "eval-out"], pattern)
+
+
+@pytest.fixture(scope="module")
+def other_models(work) -> dict[str, Path]:
+    """Models that do not fit the 4x4 Sudoku dataset: another grid size, another vocabulary."""
+    paths = {}
+    for name, change in (("seq36", dict(seq_len=36, vocab_size=8)), ("vocab7", dict(vocab_size=7))):
+        paths[name] = work / f"model-{name}"
+        HRMForPuzzleSolving(HRMConfig(**dict(TINY, **change))).save_pretrained(paths[name])
+    return paths
+
+
+EVALUATE_CASES = [
+    ("limit-zero", ["--limit", "0"], r"--limit must be >= 1, got 0"),
+    ("limit-negative", ["--limit", "-3"], r"--limit must be >= 1, got -3"),
+    ("limit-not-a-number", ["--limit", "ten"], r"--limit: invalid int value: 'ten'"),
+    ("batch-size-zero", ["--batch-size", "0"], r"--batch-size must be >= 1, got 0"),
+    ("batch-size-negative", ["--batch-size", "-8"], r"--batch-size must be >= 1, got -8"),
+    ("max-steps-zero", ["--max-steps", "0"], r"--max-steps must be >= 1"),
+    ("num-examples-negative", ["--num-examples", "-1"], r"--num-examples must be >= 0"),
+    ("scaling-steps-not-numbers", ["--scaling-steps", "1,two"], r"--scaling-steps must be comma-separated integers"),
+    ("scaling-steps-zero", ["--scaling-steps", "0,4"], r"--scaling-steps must hold positive integers"),
+    ("pass-k-zero", ["--pass-k", "0"], r"--pass-k must hold positive integers"),
+    ("unknown-split", ["--split", "validation"], r"has no split 'validation'; it has test, train"),
+    ("device-bogus", ["--device", "gpu"], r"unknown device 'gpu'"),
+    ("unknown-option", ["--epochs", "3"], r"unrecognized arguments: --epochs"),
+]
+
+
+@pytest.mark.parametrize("name,extra,pattern", EVALUATE_CASES, ids=[c[0] for c in EVALUATE_CASES])
+def test_evaluate_bad_options(work, model_dir, dataset_dir, name, extra, pattern):
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--output-dir", work / "eval-out",
+                                *extra], pattern)
+
+
+def test_evaluate_bad_paths_and_mismatches(work, model_dir, dataset_dir, other_models, monkeypatch):
+    out = ["--output-dir", work / "eval-out"]
+    (work / "a-file").write_text("x")
+    cases = [
+        (["--model", model_dir, "--dataset", work / "no-such-data"], r"dataset folder not found: .*no-such-data"),
+        (["--model", model_dir, "--dataset", model_dir], r"is a model folder, not a dataset folder"),
+        (["--model", model_dir, "--dataset", work / "a-file"], r"a-file is a file, not a dataset folder"),
+        (["--model", work / "no-such-model", "--dataset", dataset_dir], r"model folder not found"),
+        (["--model", dataset_dir, "--dataset", dataset_dir], r"is a dataset folder.*not a model folder"),
+        (["--model", other_models["seq36"], "--dataset", dataset_dir], r"dataset has seq_len=16 but the model has seq_len=36"),
+        (["--model", other_models["vocab7"], "--dataset", dataset_dir], r"dataset has vocab_size=6 but the model has vocab_size=7"),
+        (["--model", model_dir, "--dataset", dataset_dir, "--output-dir", work / "a-file"], r"--output-dir .* is a file"),
+        (["--model", model_dir], r"the following arguments are required: --dataset"),
+    ]
+    for argv, pattern in cases:
+        assert_cli_error(evaluate, argv + (out if "--output-dir" not in argv else []), pattern)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", "nobody-here/sudoku-data", *out],
+                     r"'nobody-here/sudoku-data' is not a local folder.*HF_HUB_OFFLINE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--device", "cuda", *out],
+                     r"CUDA is not available")
+
+
+def test_evaluate_runs_on_good_input(work, model_dir, dataset_dir):
+    """The bad-input checks do not refuse what is fine: the same fixtures evaluate with exit 0."""
+    code, text = run_main(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--limit", "2",
+                                     "--batch-size", "1", "--num-examples", "0", "--output-dir", work / "eval-ok"])
+    assert code == 0, text
+    assert json.loads((work / "eval-ok" / "results.json").read_text())["num_rows"] == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dataset builders
+# ---------------------------------------------------------------------------------------------------------
+SMALL_SUDOKU = ["--size", "4", "--num-train", "2", "--num-test", "1", "--quiet"]
+SMALL_MAZE = ["--size", "5", "--num-train", "2", "--num-test", "1", "--quiet"]
+
+
+def _builder_cases(work: Path, model_dir: Path) -> list:
+    file = work / "a-file"
+    file.write_text("x")
+    out = work / "build-out"
+    return [
+        # sudoku
+        ("sudoku-output-is-file", build_sudoku, ["--output-dir", file, *SMALL_SUDOKU], r"--output-dir .*a-file is a file"),
+        ("sudoku-output-under-file", build_sudoku, ["--output-dir", file / "sub", *SMALL_SUDOKU],
+         r"a-file is a file, not a folder"),
+        ("sudoku-output-is-model-folder", build_sudoku, ["--output-dir", model_dir, *SMALL_SUDOKU],
+         r"is a model folder \(it holds config\.json\)"),
+        ("sudoku-num-train-zero", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--num-train", "0"],
+         r"--num-train must be >= 1, got 0"),
+        ("sudoku-num-train-negative", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--num-train", "-5"],
+         r"--num-train must be >= 1, got -5"),
+        ("sudoku-num-test-zero", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--num-test", "0"],
+         r"--num-test must be >= 1"),
+        ("sudoku-num-aug-negative", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--num-aug", "-1"],
+         r"--num-aug must be >= 0"),
+        ("sudoku-min-rating-negative", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--min-rating", "-1"],
+         r"--min-rating must be >= 0"),
+        ("sudoku-extra-clues-negative", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--extra-clues", "-2"],
+         r"--extra-clues must be >= 0"),
+        ("sudoku-size-unsupported", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--size", "5"],
+         r"--size: invalid choice: 5"),
+        ("sudoku-rating-impossible", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--min-rating", "100000"],
+         r"rating >= 100000"),
+        ("sudoku-csv-without-dir", build_sudoku, ["--output-dir", out, "--source", "csv", "--quiet"],
+         r"--source csv needs --csv-dir"),
+        ("sudoku-csv-dir-missing", build_sudoku, ["--output-dir", out, "--source", "csv", "--csv-dir",
+                                                  work / "no-csv"], r"--csv-dir .*no-csv.*(no such folder|not found)"),
+        ("sudoku-push-malformed-id", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--push-to-hub", "me/bad id!"],
+         r"--push-to-hub 'me/bad id!' is not a valid Hub repo id"),
+        ("sudoku-push-no-owner", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--push-to-hub", "dataset"],
+         r"needs an owner"),
+        ("sudoku-push-double-dash", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--push-to-hub", "me/a--b"],
+         r"not a valid Hub repo id"),
+        ("sudoku-num-train-not-int", build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, "--num-train", "1e3"],
+         r"--num-train: invalid int value"),
+        # maze
+        ("maze-output-is-file", build_maze, ["--output-dir", file, *SMALL_MAZE], r"--output-dir .*a-file is a file"),
+        ("maze-output-under-file", build_maze, ["--output-dir", file / "deeper" / "x", *SMALL_MAZE],
+         r"a-file is a file, not a folder"),
+        ("maze-size-too-small", build_maze, ["--output-dir", out, *SMALL_MAZE, "--size", "3"], r"--size must be at least 5"),
+        ("maze-num-train-negative", build_maze, ["--output-dir", out, *SMALL_MAZE, "--num-train", "-1"],
+         r"--num-train must be >= 1, got -1"),
+        ("maze-num-test-zero", build_maze, ["--output-dir", out, *SMALL_MAZE, "--num-test", "0"], r"--num-test must be >= 1"),
+        ("maze-loop-fraction", build_maze, ["--output-dir", out, *SMALL_MAZE, "--loop-fraction", "1.5"],
+         r"--loop-fraction must be in \[0, 1\]"),
+        ("maze-path-longer-than-grid", build_maze, ["--output-dir", out, *SMALL_MAZE, "--min-path-length", "100"],
+         r"--min-path-length 100 is more than a 5x5 maze can have"),
+        ("maze-min-path-negative", build_maze, ["--output-dir", out, *SMALL_MAZE, "--min-path-length", "-1"],
+         r"--min-path-length must be >= 0"),
+        ("maze-push-malformed-id", build_maze, ["--output-dir", out, *SMALL_MAZE, "--push-to-hub", "a/b/c"],
+         r"not a valid Hub repo id"),
+        ("maze-csv-without-dir", build_maze, ["--output-dir", out, "--source", "csv", "--quiet"],
+         r"--source csv needs --csv-dir"),
+        # ARC
+        ("arc-output-is-file", build_arc, ["--output-dir", file, "--quiet"], r"--output-dir .*a-file is a file"),
+        ("arc-num-aug-negative", build_arc, ["--output-dir", out, "--num-aug", "-2"], r"--num-aug must be >= 0"),
+        ("arc-max-tasks-zero", build_arc, ["--output-dir", out, "--max-tasks", "0"], r"--max-tasks must be >= 1"),
+        ("arc-dir-missing", build_arc, ["--output-dir", out, "--arc-dir", work / "no-arc"], r"no-arc.*(not a folder|no such)"),
+        ("arc-push-malformed-id", build_arc, ["--output-dir", out, "--push-to-hub", "me/x..y"], r"not a valid Hub repo id"),
+        ("arc-unknown-split-mode", build_arc, ["--output-dir", out, "--split-mode", "random"],
+         r"--split-mode: invalid choice"),
+    ]
+
+
+def test_builders_bad_input(work, model_dir, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy")  # the malformed-id cases must fail on the id, not on the token
+    cases = _builder_cases(work, model_dir)
+    assert len(cases) >= 30
+    for name, build, argv, pattern in cases:
+        before = sorted(p.name for p in model_dir.iterdir())
+        try:
+            assert_cli_error(build, argv, pattern)
+        except AssertionError as err:
+            raise AssertionError(f"case {name}: {err}") from None
+        assert sorted(p.name for p in model_dir.iterdir()) == before, f"{name} wrote into the model folder"
+    assert not (work / "build-out" / "hrm_dataset.json").exists()
+
+
+def test_builder_push_without_token_fails_before_building(work, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    assert_cli_error(build_sudoku, ["--output-dir", work / "never-built", *SMALL_SUDOKU, "--push-to-hub", "me/x"],
+                     r"cannot push to me/x: no Hugging Face token")
+    assert not (work / "never-built").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Python API: configs and the model's forward / solve
+# ---------------------------------------------------------------------------------------------------------
+NAN, INF = float("nan"), float("inf")
+CONFIG_CASES = [
+    ("q-loss-weight-nan", dict(q_loss_weight=NAN), r"q_loss_weight must be a finite number"),
+    ("q-loss-weight-negative", dict(q_loss_weight=-1.0), r"q_loss_weight must be >= 0"),
+    ("rope-theta-inf", dict(rope_theta=INF), r"rope_theta must be a finite number"),
+    ("rms-norm-eps-nan", dict(rms_norm_eps=NAN), r"rms_norm_eps must be a finite number"),
+    ("expansion-nan", dict(expansion=NAN), r"expansion must be a finite number"),
+    ("exploration-nan", dict(halt_exploration_prob=NAN), r"halt_exploration_prob must be a finite number"),
+    ("exploration-above-one", dict(halt_exploration_prob=1.5), r"halt_exploration_prob must be in \[0, 1\]"),
+    ("initializer-scale-inf", dict(initializer_scale=-INF), r"initializer_scale must be a finite number"),
+    ("heads-do-not-divide", dict(hidden_size=16, num_heads=3), r"hidden_size \(16\).*num_heads \(3\)"),
+    ("h-cycles-zero", dict(H_cycles=0), r"H_cycles must be an integer >= 1"),
+    ("hidden-size-float", dict(hidden_size=16.0), r"hidden_size must be an integer >= 1"),
+    ("seq-len-bool", dict(seq_len=True), r"seq_len must be an integer >= 1"),
+    ("vocab-negative", dict(vocab_size=-1), r"vocab_size must be an integer >= 1"),
+    ("pos-encodings-unknown", dict(pos_encodings="alibi"), r"pos_encodings must be one of"),
+    ("loss-type-unknown", dict(loss_type="mse"), r"loss_type must be 'stablemax' or 'softmax'"),
+    ("puzzle-emb-negative", dict(puzzle_emb_ndim=-4), r"puzzle_emb_ndim must be an integer >= 0"),
+]
+
+
+@pytest.mark.parametrize("name,change,pattern", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_rejects(name, change, pattern):
+    assert_raises(ValueError, pattern, HRMConfig, **dict(TINY, **change))
+
+
+TRM_CONFIG_CASES = [
+    ("mlp-t-with-rope", dict(mlp_t=True, pos_encodings="rope"), r"mlp_t replaces attention"),
+    ("puzzle-emb-len-too-small", dict(puzzle_emb_len=1, puzzle_emb_ndim=64), r"puzzle_emb_len=1 .*cannot hold"),
+    ("puzzle-emb-len-negative", dict(puzzle_emb_len=-1), r"puzzle_emb_len must be an integer >= 0"),
+    ("no-act-continue-string", dict(no_ACT_continue="yes"), r"no_ACT_continue must be true or false"),
+    ("q-loss-weight-nan", dict(q_loss_weight=NAN), r"q_loss_weight must be a finite number"),
+]
+
+
+@pytest.mark.parametrize("name,change,pattern", TRM_CONFIG_CASES, ids=[c[0] for c in TRM_CONFIG_CASES])
+def test_trm_config_rejects(name, change, pattern):
+    from modeling_hrm import TRMConfig
+
+    assert_raises(ValueError, pattern, TRMConfig, **dict(TINY, **change))
+
+
+def test_config_from_dataset_metadata_rejects():
+    meta = {"vocab_size": 6, "seq_len": 16, "num_puzzle_identifiers": 1}
+    assert_raises(ValueError, r"lacks seq_len", HRMConfig.from_dataset_metadata, {"vocab_size": 6,
+                                                                                   "num_puzzle_identifiers": 1})
+    assert_raises(ValueError, r"seq_len=9 contradicts the dataset \(16\)", HRMConfig.from_dataset_metadata, meta,
+                  seq_len=9)
+
+
+@pytest.fixture(scope="module", params=["hrm", "trm"])
+def api_model(request):
+    torch.manual_seed(0)
+    config_class, model_class = modeling_hrm.MODEL_CLASSES[request.param]
+    extra = {"puzzle_emb_len": 1} if request.param == "trm" else {}
+    return model_class(config_class(**dict(TINY, num_puzzle_identifiers=3, **extra))).eval()
+
+
+_X = torch.ones(2, 16, dtype=torch.long)
+MODEL_CASES = [
+    ("forward-float-puzzle-ids", "forward", dict(input_ids=_X, puzzle_identifiers=torch.tensor([0.5, 1.0])),
+     r"puzzle_identifiers must hold integer ids"),
+    ("solve-float-puzzle-ids", "solve", dict(input_ids=_X, puzzle_identifiers=torch.tensor([1.7, 0.0])),
+     r"puzzle_identifiers must hold integer ids"),
+    ("forward-zero-rows-with-labels", "forward", dict(input_ids=torch.ones(0, 16, dtype=torch.long),
+                                                     labels=torch.ones(0, 16, dtype=torch.long)), r"no rows"),
+    ("forward-float-inputs", "forward", dict(input_ids=_X.float()), r"input_ids must hold integer token ids"),
+    ("forward-bool-inputs", "forward", dict(input_ids=_X.bool()), r"input_ids must hold integer token ids"),
+    ("forward-1d-inputs", "forward", dict(input_ids=_X[0]), r"input_ids must be a 2-D tensor"),
+    ("forward-list-inputs", "forward", dict(input_ids=[[1] * 16]), r"input_ids must be a 2-D tensor"),
+    ("forward-wrong-seq-len", "forward", dict(input_ids=torch.ones(2, 81, dtype=torch.long)),
+     r"sequence length 81.*seq_len=16"),
+    ("forward-token-out-of-vocab", "forward", dict(input_ids=_X * 9), r"must lie in \[0, vocab_size=6\)"),
+    ("forward-negative-token", "forward", dict(input_ids=-_X), r"must lie in \[0, vocab_size=6\)"),
+    ("forward-puzzle-id-out-of-range", "forward", dict(input_ids=_X, puzzle_identifiers=torch.tensor([0, 3])),
+     r"puzzle_identifiers must lie in \[0, num_puzzle_identifiers=3\)"),
+    ("forward-puzzle-id-negative", "forward", dict(input_ids=_X, puzzle_identifiers=torch.tensor([-1, 0])),
+     r"puzzle_identifiers must lie in"),
+    ("forward-puzzle-ids-wrong-shape", "forward", dict(input_ids=_X, puzzle_identifiers=torch.zeros(3, dtype=torch.long)),
+     r"puzzle_identifiers must .*shape \(2,\)"),
+    ("forward-labels-wrong-shape", "forward", dict(input_ids=_X, labels=torch.ones(2, 15, dtype=torch.long)),
+     r"labels must have the shape of input_ids"),
+    ("forward-labels-out-of-vocab", "forward", dict(input_ids=_X, labels=_X * 7), r"labels must be token ids in \[0, 6\)"),
+    ("forward-float-labels", "forward", dict(input_ids=_X, labels=_X.float()), r"labels must hold integer token ids"),
+    ("solve-max-steps-zero", "solve", dict(input_ids=_X, max_steps=0), r"max_steps must be >= 1"),
+    ("solve-wrong-seq-len", "solve", dict(input_ids=torch.ones(1, 36, dtype=torch.long)), r"sequence length 36"),
+    ("resize-puzzle-table-zero", "resize_puzzle_embeddings", dict(num_puzzle_identifiers=0),
+     r"num_puzzle_identifiers must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("name,method,kwargs,pattern", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
+def test_model_rejects(api_model, name, method, kwargs, pattern):
+    fn = api_model if method == "forward" else getattr(api_model, method)
+    assert_raises(ValueError, pattern, fn, **kwargs)
