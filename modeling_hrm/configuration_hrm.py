@@ -37,6 +37,9 @@ class RecursiveReasoningConfig(PretrainedConfig):
         loss_type: `"stablemax"` (original default) or `"softmax"` cross entropy.
         q_loss_weight: Weight of the Q-halt and Q-continue losses (0.5 in the original).
         initializer_scale: Multiplier of every initial standard deviation (1.0 = original).
+        forward_dtype: `"float32"` (default) or `"bfloat16"`: the dtype of the whole forward (embeddings,
+            carried states, residual stream, matmuls), as the original's `forward_dtype`; weights stay in
+            their own dtype (fp32 master weights) and are cast at use; RMSNorm and RoPE run in fp32.
     """
 
     vocab_size: int = 11
@@ -58,6 +61,7 @@ class RecursiveReasoningConfig(PretrainedConfig):
     loss_type: str = "stablemax"
     q_loss_weight: float = 0.5
     initializer_scale: float = 1.0
+    forward_dtype: str = "float32"
     pad_token_id: int | None = 0
     tie_word_embeddings: bool = False
 
@@ -131,6 +135,8 @@ class RecursiveReasoningConfig(PretrainedConfig):
         for field in ("rope_theta", "rms_norm_eps", "initializer_scale"):
             if not getattr(self, field) > 0:
                 raise ValueError(f"{name}.{field} must be > 0, got {getattr(self, field)!r}")
+        if self.forward_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"{name}.forward_dtype must be 'float32' or 'bfloat16', got {self.forward_dtype!r}")
         if self.q_loss_weight < 0:
             raise ValueError(f"{name}.q_loss_weight must be >= 0, got {self.q_loss_weight!r}")
 

@@ -64,15 +64,16 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-token cross entropy under stablemax (s(x) = 1/(1-x) for x < 0, x + 1 otherwise), in float64.
 
-    Returns a tensor of labels' shape with 0 where the label is IGNORE_LABEL_ID.
+    Returns a tensor of labels' shape with 0 where the label is IGNORE_LABEL_ID. Only the label's entry is
+    normalised and logged (−log(s_label / Σ s)): the same float64 operations on that entry as normalising the
+    whole row, so the value is bit-identical, without a vocab-wide division and log.
     """
     logits = logits.double()
     # clamp: the unused branch of `where` must stay finite (1/(1-x) is inf at x = 1, and NaN in its gradient)
     s = torch.where(logits < 0, 1 / (1 - logits.clamp(max=0)), logits + 1)
-    log_probs = torch.log(s / s.sum(dim=-1, keepdim=True))
     valid = labels != IGNORE_LABEL_ID
-    picked = torch.gather(log_probs, -1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)
-    return torch.where(valid, -picked, 0)
+    picked = torch.gather(s, -1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)
+    return torch.where(valid, -torch.log(picked / s.sum(dim=-1)), 0)
 
 
 def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -80,6 +81,16 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     flat = F.cross_entropy(logits.float().flatten(0, -2), labels.flatten(), ignore_index=IGNORE_LABEL_ID,
                            reduction="none")
     return flat.view(labels.shape)
+
+
+class CastedLinear(nn.Linear):
+    """`nn.Linear` that casts its (fp32 master) weights to the input's dtype at use, as the original's
+    CastedLinear: with `forward_dtype="bfloat16"` the matmuls run in bf16 while the optimizer keeps fp32 weights.
+    In fp32 the cast is a no-op and this is exactly `nn.Linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.weight.to(x.dtype), bias)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -92,8 +103,8 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = config.num_heads
         self.head_dim = config.head_dim
-        self.qkv_proj = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=False)
-        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        self.qkv_proj = CastedLinear(config.hidden_size, 3 * config.hidden_size, bias=False)
+        self.o_proj = CastedLinear(config.hidden_size, config.hidden_size, bias=False)
         self.is_causal = False
 
     def forward(self, hidden_states: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
@@ -113,8 +124,8 @@ class SwiGLU(nn.Module):
 
     def __init__(self, width: int, intermediate_size: int):
         super().__init__()
-        self.gate_up_proj = nn.Linear(width, 2 * intermediate_size, bias=False)
-        self.down_proj = nn.Linear(intermediate_size, width, bias=False)
+        self.gate_up_proj = CastedLinear(width, 2 * intermediate_size, bias=False)
+        self.down_proj = CastedLinear(intermediate_size, width, bias=False)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up_proj(hidden_states).chunk(2, dim=-1)
@@ -242,6 +253,9 @@ class HRMSolveOutput(ModelOutput):
         steps: segments each row used, (batch,).
         q_halt_logits, q_continue_logits: Q values at the stopping segment, (batch,).
         trace: predictions after every segment, (segments, batch, seq_len); stopped rows repeat their last.
+        chosen_candidate: with `num_candidates=K > 1`, the candidate each row returns, (batch,).
+        candidate_predictions, candidate_q_halt_logits, candidate_steps: every candidate's result,
+            (K, batch, seq_len), (K, batch), (K, batch); candidate 0 is the unperturbed run.
     """
 
     predictions: torch.Tensor | None = None
@@ -249,6 +263,10 @@ class HRMSolveOutput(ModelOutput):
     q_halt_logits: torch.Tensor | None = None
     q_continue_logits: torch.Tensor | None = None
     trace: torch.Tensor | None = None
+    chosen_candidate: torch.Tensor | None = None
+    candidate_predictions: torch.Tensor | None = None
+    candidate_q_halt_logits: torch.Tensor | None = None
+    candidate_steps: torch.Tensor | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,6 +284,8 @@ class RecursiveReasoningModel(PreTrainedModel):
     main_input_name = "input_ids"
     _supports_sdpa = True
     _no_split_modules = ["ReasoningBlock"]
+    # `solve` shrinks its working batch to the rows still running once at most this fraction of them runs.
+    COMPACT_AT = 0.75
 
     def __init__(self, config: RecursiveReasoningConfig):
         super().__init__(config)
@@ -276,14 +296,15 @@ class RecursiveReasoningModel(PreTrainedModel):
         self.puzzle_embedding = (PuzzleEmbedding(config.num_puzzle_identifiers, config.puzzle_emb_ndim)
                                  if config.puzzle_emb_ndim > 0 else None)
         self._rotary_cache: dict = {}
+        self._compiled_segment = self._compiled_solve_step = None  # set by `compile_segment`
 
     def add_states_and_heads(self):
         """Initial states and output heads; subclasses call this after adding their reasoning modules (module
         order fixes the order of initialisation draws, kept as in the first release)."""
         self.register_buffer("H_init", torch.empty(self.config.hidden_size), persistent=True)
         self.register_buffer("L_init", torch.empty(self.config.hidden_size), persistent=True)
-        self.lm_head = nn.Linear(self.config.hidden_size, self.config.vocab_size, bias=False)
-        self.q_head = nn.Linear(self.config.hidden_size, 2, bias=True)
+        self.lm_head = CastedLinear(self.config.hidden_size, self.config.vocab_size, bias=False)
+        self.q_head = CastedLinear(self.config.hidden_size, 2, bias=True)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -350,27 +371,39 @@ class RecursiveReasoningModel(PreTrainedModel):
         return puzzle_identifiers.long()
 
     # ---- pieces of a segment ----
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """dtype of the forward: bf16 with `config.forward_dtype == "bfloat16"`, else the weights' dtype."""
+        if self.config.forward_dtype == "bfloat16":
+            return torch.bfloat16
+        return self.embed_tokens.weight.dtype
+
     def _rotary(self, device):
         if self.config.pos_encodings != "rope":
             return None
-        key = (str(device), self.config.total_seq_len)
+        key = (device.type, device.index, self.config.total_seq_len)
         if key not in self._rotary_cache:
             self._rotary_cache[key] = rotary_cos_sin(self.config.total_seq_len, self.config.head_dim,
                                                      self.config.rope_theta, device)
         return self._rotary_cache[key]
 
-    def input_embeddings(self, input_ids: torch.Tensor, puzzle_identifiers: torch.Tensor) -> torch.Tensor:
-        """The input network: sqrt(hidden) · [puzzle-embedding positions; token embeddings] (+ positions)."""
-        embedding = self.embed_tokens(input_ids)
+    def input_embeddings(self, input_ids: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
+                         puzzle_rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The input network: sqrt(hidden) · [puzzle-embedding positions; token embeddings] (+ positions), in
+        `compute_dtype`. `puzzle_rows` (batch, puzzle_emb_ndim) are the puzzle-embedding rows if already looked up."""
+        dtype = self.compute_dtype
+        embedding = self.embed_tokens(input_ids).to(dtype)
         if self.config.puzzle_emb_ndim > 0:
-            puzzle = self.puzzle_embedding(puzzle_identifiers).to(embedding.dtype)
+            if puzzle_rows is None:
+                puzzle_rows = self.puzzle_embedding(puzzle_identifiers)
+            puzzle = puzzle_rows.to(dtype)
             padding = self.config.puzzle_emb_len * self.config.hidden_size - puzzle.shape[-1]
             if padding:
                 puzzle = F.pad(puzzle, (0, padding))
             embedding = torch.cat((puzzle.view(-1, self.config.puzzle_emb_len, self.config.hidden_size), embedding),
                                   dim=1)
         if self.config.pos_encodings == "learned":
-            embedding = 0.707106781 * (embedding + self.embed_pos.weight.to(embedding.dtype))
+            embedding = 0.707106781 * (embedding + self.embed_pos.weight.to(dtype))
         return self.embed_scale * embedding
 
     def initial_states(self, batch_size: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -389,14 +422,29 @@ class RecursiveReasoningModel(PreTrainedModel):
         """The Q head's halting decision: q_halt > 0 with halt-only ACT, else q_halt > q_continue."""
         return q_halt > 0 if self.config.no_ACT_continue else q_halt > q_continue
 
+    # ---- compilation ----
+    def compile_segment(self, solve: bool = True, **compile_kwargs) -> "RecursiveReasoningModel":
+        """`torch.compile` the tensor work of `forward` (restart of halted rows, the recursion, heads, halting and
+        losses: one graph, `fullgraph=True`, static shapes for the fixed-shape training loop) and, with `solve`,
+        the per-segment step of `solve` (shapes may change as rows leave the batch). Input checks, the
+        puzzle-embedding lookup and the ACT exploration draws stay eager, so the RNG stream and the trainer's
+        sparse puzzle-embedding update are those of the eager model. Outputs match eager within float rounding
+        (tests/test_compile.py). Returns the model; `compile_kwargs` (e.g. `mode=`) go to `torch.compile`."""
+        options = {"fullgraph": True, "dynamic": False, **compile_kwargs}
+        # Unbound functions called with the model as first argument: a deep copy (EMA) of a compiled model
+        # still runs its own weights.
+        self._compiled_segment = torch.compile(type(self)._segment, **options)
+        if solve:
+            self._compiled_solve_step = torch.compile(type(self)._solve_step, **{**options, "dynamic": None})
+        return self
+
     # ---- one ACT segment ----
     def initial_carry(self, input_ids: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
                       labels: torch.Tensor | None = None) -> HRMCarry:
         """A carry in which every row counts as halted, so the next call starts every row on its batch row."""
         batch = input_ids.shape[0]
         device = input_ids.device
-        dtype = self.embed_tokens.weight.dtype
-        z_H, z_L = self.initial_states(batch, device, dtype)
+        z_H, z_L = self.initial_states(batch, device, self.compute_dtype)
         return HRMCarry(z_H=z_H, z_L=z_L, steps=torch.zeros(batch, dtype=torch.long, device=device),
                         halted=torch.ones(batch, dtype=torch.bool, device=device), inputs=input_ids,
                         labels=labels, puzzle_identifiers=puzzle_identifiers)
@@ -428,18 +476,45 @@ class RecursiveReasoningModel(PreTrainedModel):
         elif labels is not None and carry.labels is None:
             raise ValueError("labels were given but the carry holds none; pass labels from the first segment on")
 
-        # Rows that halted restart: fresh states, step 0, and the example at their row of the new batch.
-        reset = carry.halted
-        dtype = self.embed_tokens.weight.dtype
-        init_H, init_L = self.H_init.to(dtype), self.L_init.to(dtype)
-        z_H = torch.where(reset[:, None, None], init_H, carry.z_H.to(dtype))
-        z_L = torch.where(reset[:, None, None], init_L, carry.z_L.to(dtype))
-        steps = torch.where(reset, 0, carry.steps)
-        inputs = torch.where(reset[:, None], input_ids, carry.inputs)
-        ids = torch.where(reset, puzzle_identifiers, carry.puzzle_identifiers)
-        current_labels = None if labels is None else torch.where(reset[:, None], labels, carry.labels)
+        # Eager part: the puzzle-embedding lookup (in training it creates the leaf the trainer's sparse optimizer
+        # reads) and the ACT exploration draws (from the global RNG, as the original draws them; drawing them
+        # here keeps the stream identical with and without compilation). Rows that halted take their new example.
+        ids = torch.where(carry.halted, puzzle_identifiers, carry.puzzle_identifiers)
+        puzzle_rows = self.puzzle_embedding(ids) if self.puzzle_embedding is not None else None
+        explore_draws = None
+        if self.training and cfg.halt_max_steps > 1:
+            q_dtype = torch.promote_types(self.compute_dtype, torch.float32)
+            explore_draws = (torch.rand(batch, dtype=q_dtype, device=input_ids.device),
+                             torch.randint(2, cfg.halt_max_steps + 1, (batch,), device=input_ids.device))
+        self._rotary(input_ids.device)  # fill the cache outside any compiled region
 
-        x = self.input_embeddings(inputs, ids)
+        segment = self._compiled_segment or type(self)._segment
+        (z_H, z_L, steps, halted, inputs, current_labels, logits, q_halt, q_continue, target_q_continue,
+         losses) = segment(self, carry.z_H, carry.z_L, carry.steps, carry.halted, carry.inputs, carry.labels,
+                           input_ids, labels, puzzle_rows, explore_draws)
+
+        new_carry = HRMCarry(z_H=z_H, z_L=z_L, steps=steps, halted=halted, inputs=inputs, labels=current_labels,
+                             puzzle_identifiers=ids)
+        output = HRMOutput(logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue, carry=new_carry,
+                           target_q_continue=target_q_continue)
+        if losses is not None:
+            output.loss, output.lm_loss, output.q_halt_loss, output.q_continue_loss = losses
+        return output
+
+    def _segment(self, z_H, z_L, steps, reset, carry_inputs, carry_labels, input_ids, labels, puzzle_rows,
+                 explore_draws):
+        """The tensor work of one ACT segment, free of host syncs and Python-side state (what `compile_segment`
+        compiles): restart the `reset` rows, run the recursion and heads, decide halting, compute the losses.
+        Returns (z_H, z_L, steps, halted, inputs, labels, logits, q_halt, q_continue, target_q_continue, losses)."""
+        cfg = self.config
+        dtype = self.compute_dtype
+        z_H = torch.where(reset[:, None, None], self.H_init.to(dtype), z_H.to(dtype))
+        z_L = torch.where(reset[:, None, None], self.L_init.to(dtype), z_L.to(dtype))
+        steps = torch.where(reset, 0, steps)
+        inputs = torch.where(reset[:, None], input_ids, carry_inputs)
+        labels = None if labels is None else torch.where(reset[:, None], labels, carry_labels)
+
+        x = self.input_embeddings(inputs, puzzle_rows=puzzle_rows)
         z_H, z_L = self.reasoning_segment(z_H, z_L, x)
         logits, q_halt, q_continue = self.heads(z_H)
 
@@ -448,13 +523,13 @@ class RecursiveReasoningModel(PreTrainedModel):
         with torch.no_grad():
             is_last_step = steps >= cfg.halt_max_steps
             halted = is_last_step
-            # As the originals, the Q head decides halting only in training; in eval mode every row runs
-            # halt_max_steps segments (`solve(early_exit=True)` is the way to halt early at inference).
-            if self.training and cfg.halt_max_steps > 1:
+            # As the originals, the Q head decides halting only in training (`explore_draws` are drawn only then);
+            # in eval mode every row runs halt_max_steps segments (`solve(early_exit=True)` halts at inference).
+            if explore_draws is not None:
                 halted = halted | self.halts(q_halt, q_continue)
                 # Exploration: some rows must run at least a random number of steps in 2..halt_max_steps.
-                explore = torch.rand_like(q_halt) < cfg.halt_exploration_prob
-                min_steps = explore * torch.randint_like(steps, low=2, high=cfg.halt_max_steps + 1)
+                explore_u, explore_steps = explore_draws
+                min_steps = (explore_u < cfg.halt_exploration_prob) * explore_steps
                 halted = halted & (steps >= min_steps)
                 if not cfg.no_ACT_continue:
                     # Q-learning target for "continue": the Q values one segment later (no replay, no target net).
@@ -463,83 +538,154 @@ class RecursiveReasoningModel(PreTrainedModel):
                     target_q_continue = torch.sigmoid(
                         torch.where(is_last_step, next_halt, torch.maximum(next_halt, next_continue)))
 
-        new_carry = HRMCarry(z_H=z_H.detach(), z_L=z_L.detach(), steps=steps, halted=halted, inputs=inputs,
-                             labels=current_labels, puzzle_identifiers=ids)
-        output = HRMOutput(logits=logits, q_halt_logits=q_halt, q_continue_logits=q_continue, carry=new_carry,
-                           target_q_continue=target_q_continue)
-        if current_labels is not None:
-            self._add_losses(output, current_labels)
-        return output
+        losses = None
+        if labels is not None:
+            losses = self._losses(logits, q_halt, q_continue, target_q_continue, labels)
+        return (z_H.detach(), z_L.detach(), steps, halted, inputs, labels, logits, q_halt, q_continue,
+                target_q_continue, losses)
 
-    def _add_losses(self, output: HRMOutput, labels: torch.Tensor) -> None:
-        """lm loss (per-sequence mean of token losses), Q-halt BCE vs exact correctness, Q-continue BCE vs target."""
+    def _losses(self, logits, q_halt, q_continue, target_q_continue, labels):
+        """(loss, lm_loss, q_halt_loss, q_continue_loss): lm loss = per-sequence mean of token losses; Q-halt BCE vs
+        exact correctness; Q-continue BCE vs target (None without one). The last three are batch means."""
         valid = labels != IGNORE_LABEL_ID
         counts = valid.sum(-1)
         token_loss = (stablemax_cross_entropy if self.config.loss_type == "stablemax"
-                      else softmax_cross_entropy)(output.logits, labels)
+                      else softmax_cross_entropy)(logits, labels)
         lm_loss = (token_loss.sum(-1) / counts.clamp_min(1)).float()
         with torch.no_grad():
-            correct = valid & (output.logits.argmax(-1) == labels)
+            correct = valid & (logits.argmax(-1) == labels)
             seq_correct = correct.sum(-1) == counts
-        q_halt_loss = F.binary_cross_entropy_with_logits(output.q_halt_logits, seq_correct.float(), reduction="none")
+        q_halt_loss = F.binary_cross_entropy_with_logits(q_halt, seq_correct.to(q_halt.dtype), reduction="none")
         q_loss = q_halt_loss
-        if output.target_q_continue is not None:
-            q_continue_loss = F.binary_cross_entropy_with_logits(output.q_continue_logits, output.target_q_continue,
-                                                                 reduction="none")
+        q_continue_mean = None
+        if target_q_continue is not None:
+            q_continue_loss = F.binary_cross_entropy_with_logits(q_continue, target_q_continue, reduction="none")
             q_loss = q_loss + q_continue_loss
-            output.q_continue_loss = q_continue_loss.mean()
-        output.loss = (lm_loss + self.config.q_loss_weight * q_loss).mean()
-        output.lm_loss = lm_loss.mean()
-        output.q_halt_loss = q_halt_loss.mean()
+            q_continue_mean = q_continue_loss.mean()
+        loss = (lm_loss + self.config.q_loss_weight * q_loss).mean()
+        return loss, lm_loss.mean(), q_halt_loss.mean(), q_continue_mean
 
     # ---- inference ----
+    def _solve_step(self, z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor):
+        """One segment at inference: (z_H, z_L, argmax predictions, q_halt, q_continue)."""
+        z_H, z_L = self.reasoning_segment(z_H, z_L, x)
+        logits, q_halt, q_continue = self.heads(z_H)
+        return z_H, z_L, logits.argmax(-1), q_halt, q_continue
+
     @torch.no_grad()
     def solve(self, input_ids: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
-              max_steps: int | None = None, early_exit: bool = True, return_trace: bool = False) -> HRMSolveOutput:
+              max_steps: int | None = None, early_exit: bool = True, return_trace: bool = False,
+              num_candidates: int = 1, candidate_noise: float = 1.0, seed: int = 0) -> HRMSolveOutput:
         """Run segments until every row halts (the Q head, see `halts`) or `max_steps` is reached.
 
         Args:
             input_ids: puzzles, (batch, seq_len).
             puzzle_identifiers: puzzle-embedding rows, (batch,); defaults to 0.
             max_steps: segment budget; defaults to `config.halt_max_steps`. A larger value is inference-time scaling.
-            early_exit: stop rows whose Q head halts (they leave the batch and cost nothing more). With
-                `False` every row runs exactly `max_steps` segments (the original's evaluation).
+            early_exit: stop rows whose Q head halts (they cost nothing more once enough rows have stopped to
+                be worth leaving the batch). With `False` every row runs exactly `max_steps` segments (the
+                original's evaluation).
             return_trace: also return the predictions after every segment.
+            num_candidates: K trajectories per puzzle. Candidate 0 is the plain run; candidates 1..K-1 start from
+                H_init / L_init plus Gaussian noise of std `candidate_noise` (per position and channel, drawn
+                from a generator seeded with `seed`). Each row returns the candidate whose Q head is most
+                confident (largest q_halt, i.e. sigmoid(q_halt), at its stopping segment; ties go to the lower
+                index); all candidates are returned too (`candidate_*`), e.g. to pick by validity instead.
         """
         puzzle_identifiers = self._check_inputs(input_ids, puzzle_identifiers, None, allow_empty=True)
         max_steps = self.config.halt_max_steps if max_steps is None else int(max_steps)
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-        batch, device = input_ids.shape[0], input_ids.device
-        dtype = self.embed_tokens.weight.dtype
+        if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or num_candidates < 1:
+            raise ValueError(f"num_candidates must be an integer >= 1, got {num_candidates!r}")
+        if not (isinstance(candidate_noise, (int, float)) and math.isfinite(candidate_noise) and candidate_noise >= 0):
+            raise ValueError(f"candidate_noise must be a finite number >= 0, got {candidate_noise!r}")
+        if num_candidates == 1:
+            return self._solve_rows(input_ids.long(), puzzle_identifiers, max_steps, early_exit, return_trace)
 
+        batch, k = input_ids.shape[0], num_candidates
+        res = self._solve_rows(input_ids.long().repeat(k, 1), puzzle_identifiers.repeat(k), max_steps, early_exit,
+                               return_trace, noise=(candidate_noise, seed, batch))
+        q_halt = res.q_halt_logits.view(k, batch)
+        chosen = q_halt.argmax(0)  # first maximum: candidate 0 wins ties
+        rows = torch.arange(batch, device=input_ids.device)
+
+        def pick(t):
+            return t.view(k, batch, *t.shape[1:])[chosen, rows]
+
+        trace = None
+        if return_trace:
+            trace = res.trace.view(res.trace.shape[0], k, batch, -1)[:, chosen, rows]
+        return HRMSolveOutput(predictions=pick(res.predictions), steps=pick(res.steps), q_halt_logits=pick(q_halt.flatten()),
+                              q_continue_logits=pick(res.q_continue_logits), trace=trace, chosen_candidate=chosen,
+                              candidate_predictions=res.predictions.view(k, batch, -1), candidate_q_halt_logits=q_halt,
+                              candidate_steps=res.steps.view(k, batch))
+
+    def _solve_rows(self, input_ids, puzzle_identifiers, max_steps, early_exit, return_trace, noise=None):
+        """`solve` on every row of `input_ids`. With `noise = (std, seed, n)`, rows from `n` on start from
+        perturbed initial states (the candidates of `solve`)."""
+        batch, device = input_ids.shape[0], input_ids.device
+        dtype = self.compute_dtype
         predictions = torch.zeros_like(input_ids, dtype=torch.long)
         steps = torch.zeros(batch, dtype=torch.long, device=device)
-        q_halt_out = torch.zeros(batch, dtype=torch.float32, device=device)
-        q_continue_out = torch.zeros(batch, dtype=torch.float32, device=device)
+        q_dtype = torch.promote_types(dtype, torch.float32)
+        q_halt_out = torch.zeros(batch, dtype=q_dtype, device=device)
+        q_continue_out = torch.zeros(batch, dtype=q_dtype, device=device)
         trace = []
+        if batch == 0:
+            return HRMSolveOutput(predictions=predictions, steps=steps, q_halt_logits=q_halt_out.float(),
+                                  q_continue_logits=q_continue_out.float(),
+                                  trace=predictions.new_zeros(0, 0, input_ids.shape[1]) if return_trace else None)
 
-        # Only the rows still running are kept (compacted) in z_H, z_L, x and `active`.
-        active = torch.arange(batch, device=device)
-        x = self.input_embeddings(input_ids.long(), puzzle_identifiers)
+        x = self.input_embeddings(input_ids, puzzle_identifiers)
         z_H, z_L = self.initial_states(batch, device, dtype)
+        if noise is not None and noise[0] > 0:
+            std, seed, start = noise
+            generator = torch.Generator(device=device).manual_seed(int(seed))
+            shape = (batch - start, *z_H.shape[1:])
+            z_H[start:] += std * torch.randn(shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
+            z_L[start:] += std * torch.randn(shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
+        self._rotary(device)
+        step_fn = self._compiled_solve_step or type(self)._solve_step
+
+        # The working tensors hold the rows in `rows` (indices into the batch). Stopped rows keep computing,
+        # masked out by `running`, until at most COMPACT_AT of the working rows still run; then the working set
+        # shrinks to the running rows. Few halts cost a few masked `where`s, not a re-indexing of every tensor.
+        rows = torch.arange(batch, device=device)
+        running = None  # None: every working row runs
+        out_pred = out_halt = out_continue = out_steps = None
+
+        def flush():
+            predictions[rows], steps[rows], q_halt_out[rows], q_continue_out[rows] = (
+                out_pred, out_steps, out_halt.to(q_dtype), out_continue.to(q_dtype))
+
         for step in range(1, max_steps + 1):
-            z_H, z_L = self.reasoning_segment(z_H, z_L, x)
-            logits, q_halt, q_continue = self.heads(z_H)
-            predictions[active] = logits.argmax(-1)
-            steps[active] = step
-            q_halt_out[active] = q_halt
-            q_continue_out[active] = q_continue
+            z_H, z_L, pred, q_halt, q_continue = step_fn(self, z_H, z_L, x)
+            if running is None:
+                out_pred, out_halt, out_continue = pred, q_halt, q_continue
+                out_steps = torch.full_like(rows, step)
+            else:
+                out_pred = torch.where(running[:, None], pred, out_pred)
+                out_halt = torch.where(running, q_halt, out_halt)
+                out_continue = torch.where(running, q_continue, out_continue)
+                out_steps = torch.where(running, step, out_steps)
             if return_trace:
+                flush()
                 trace.append(predictions.clone())
             if early_exit and step < max_steps:
-                keep = ~self.halts(q_halt, q_continue)
-                if not bool(keep.all()):
-                    active, z_H, z_L, x = active[keep], z_H[keep], z_L[keep], x[keep]
-                if active.numel() == 0:
+                halted = self.halts(q_halt, q_continue)
+                running = ~halted if running is None else running & ~halted
+                num_running = int(running.sum())
+                if num_running == 0:
                     break
-        return HRMSolveOutput(predictions=predictions, steps=steps, q_halt_logits=q_halt_out,
-                              q_continue_logits=q_continue_out,
+                if num_running <= self.COMPACT_AT * rows.numel():
+                    flush()
+                    keep = running.nonzero().squeeze(1)
+                    rows, z_H, z_L, x = rows[keep], z_H[keep], z_L[keep], x[keep]
+                    running = None
+        flush()
+        return HRMSolveOutput(predictions=predictions, steps=steps, q_halt_logits=q_halt_out.float(),
+                              q_continue_logits=q_continue_out.float(),
                               trace=torch.stack(trace) if return_trace else None)
 
     # ---- fine-tuning helpers ----
