@@ -29,7 +29,9 @@ stopping segment: the model's own estimate that it is right) and, with `return_t
 after every segment, in the same form). Options (at construction or per call): `max_steps` (segment budget,
 default the model's `halt_max_steps`; more = inference-time scaling), `early_exit` (stop a puzzle when its Q
 head says halt; False runs every puzzle for `max_steps`), `return_trace`, `batch_size` (model rows per
-forward), ARC's `puzzle_id` / `augment` / `arc_versions`.
+forward), `num_candidates` (candidate search: K trajectories per puzzle from perturbed initial states; a Sudoku or
+maze answer is the most confident *valid* candidate where one is, else the most confident; every ARC candidate
+votes; the result says which `candidate` answered), ARC's `puzzle_id` / `augment` / `arc_versions`.
 
 Bad input raises `PuzzleError` (a `ValueError`) with one line naming the problem: wrong size, unknown symbol,
 clashing clues, a Sudoku with no solution, a maze without a start or goal or with no path, an ARC task with a
@@ -335,9 +337,7 @@ class PuzzleSolvingPipeline(Pipeline):
     _load_video_processor = False
 
     def _sanitize_parameters(self, kind=None, max_steps=None, early_exit=None, return_trace=None, puzzle_id=None,
-                             augment=None, arc_versions=None):
-        # Candidate search (several answers per puzzle, ranked) will slot in like ARC's versions: preprocess
-        # repeats a puzzle's rows, postprocess ranks them (`rank_candidates`).
+                             augment=None, arc_versions=None, num_candidates=None):
         preprocess, forward, postprocess = {}, {}, {}
         if kind is not None:
             if kind not in KINDS:
@@ -354,6 +354,13 @@ class PuzzleSolvingPipeline(Pipeline):
             forward["early_exit"] = bool(early_exit)
         if return_trace is not None:
             forward["return_trace"] = postprocess["return_trace"] = bool(return_trace)
+        if num_candidates is not None:
+            if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or num_candidates < 1:
+                raise ValueError(f"num_candidates must be a positive integer, got {num_candidates!r}")
+            forward["num_candidates"] = num_candidates
+        if forward.get("return_trace") and forward.get("num_candidates", 1) > 1:
+            raise ValueError("return_trace needs num_candidates=1: the model traces only the candidate its Q head "
+                             "picks, and the pipeline may answer with another (a valid one)")
         return preprocess, forward, postprocess
 
     # -- one puzzle → model rows ----------------------------------------------------------------------------
@@ -380,18 +387,24 @@ class PuzzleSolvingPipeline(Pipeline):
                 "puzzle_identifiers": torch.as_tensor(ids, dtype=torch.long), "puzzle": parsed, "plan": plan}
 
     # -- model rows → predictions ---------------------------------------------------------------------------
-    def _forward(self, model_inputs, max_steps=None, early_exit=True, return_trace=False):
+    def _forward(self, model_inputs, max_steps=None, early_exit=True, return_trace=False, num_candidates=1):
+        search = {"num_candidates": num_candidates} if num_candidates > 1 else {}
         res = self.model.solve(model_inputs["input_ids"], puzzle_identifiers=model_inputs["puzzle_identifiers"],
-                               max_steps=max_steps, early_exit=early_exit, return_trace=return_trace)
+                               max_steps=max_steps, early_exit=early_exit, return_trace=return_trace, **search)
         out = {key: model_inputs[key] for key in model_inputs if key not in ("input_ids", "puzzle_identifiers")}
-        out.update(predictions=res.predictions, steps=res.steps, q_halt_logits=res.q_halt_logits.float(),
-                   trace=res.trace if return_trace else None)
+        if search:  # every candidate, rows first: (rows, K, seq_len) and (rows, K)
+            out.update(predictions=res.candidate_predictions.transpose(0, 1), steps=res.candidate_steps.t(),
+                       q_halt_logits=res.candidate_q_halt_logits.t().float())
+        else:
+            out.update(predictions=res.predictions[:, None], steps=res.steps[:, None],
+                       q_halt_logits=res.q_halt_logits.float()[:, None])
+        out["trace"] = res.trace if return_trace else None
         return out
 
     # -- predictions → the answer in the puzzle's form ------------------------------------------------------
     def postprocess(self, model_outputs, return_trace=False):
         puzzle: Puzzle = model_outputs["puzzle"]
-        preds = model_outputs["predictions"].numpy()
+        preds = model_outputs["predictions"].numpy()  # (rows, candidates, seq_len)
         steps = model_outputs["steps"]
         confidence = torch.sigmoid(model_outputs["q_halt_logits"])
         trace = model_outputs["trace"]
@@ -400,17 +413,25 @@ class PuzzleSolvingPipeline(Pipeline):
         if puzzle.kind == "sudoku":
             n = puzzle.grid.shape[0]
             to_answer = lambda tokens: _sudoku_answer(puzzle, decode_sudoku(tokens, n))  # noqa: E731
-            digits = decode_sudoku(preds[0], n)
-            valid = _passes(check_sudoku_solution, puzzle.grid, digits)
-            if not valid and puzzle.solvable is None and _sudoku_solvable(puzzle.grid, POSTCHECK_NODES) is False:
-                raise PuzzleError(NO_SUDOKU_SOLUTION)
+            is_valid = lambda tokens: _passes(check_sudoku_solution, puzzle.grid, decode_sudoku(tokens, n))  # noqa
         else:
             to_answer = lambda tokens: _maze_answer(puzzle, tokens.reshape(puzzle.grid.shape))  # noqa: E731
-            valid = _passes(check_maze_solution, puzzle.grid, preds[0].reshape(puzzle.grid.shape))
-        result = {"kind": puzzle.kind, "answer": to_answer(preds[0]), "valid": valid, "steps": int(steps[0]),
-                  "q_halt_confidence": float(confidence[0])}
+            is_valid = lambda tokens: _passes(check_maze_solution, puzzle.grid, tokens.reshape(puzzle.grid.shape))  # noqa
+        # The most confident candidate (ties: the lower index, the unperturbed run first), or the most confident
+        # valid one where there is one.
+        order = sorted(range(preds.shape[1]), key=lambda c: (-float(confidence[0, c]), c))
+        best = next((c for c in order if is_valid(preds[0, c])), None)
+        valid = best is not None
+        best = order[0] if best is None else best
+        if puzzle.kind == "sudoku" and not valid and puzzle.solvable is None and \
+                _sudoku_solvable(puzzle.grid, POSTCHECK_NODES) is False:
+            raise PuzzleError(NO_SUDOKU_SOLUTION)
+        result = {"kind": puzzle.kind, "answer": to_answer(preds[0, best]), "valid": valid,
+                  "steps": int(steps[0, best]), "q_halt_confidence": float(confidence[0, best])}
+        if preds.shape[1] > 1:
+            result["candidate"] = best
         if return_trace:
-            result["trace"] = [to_answer(trace[s, 0].numpy()) for s in range(int(steps[0]))]
+            result["trace"] = [to_answer(trace[s, 0].numpy()) for s in range(int(steps[0, best]))]
         return result
 
     def _postprocess_arc(self, puzzle: Puzzle, plan, preds, steps, confidence, trace):
@@ -422,9 +443,12 @@ class PuzzleSolvingPipeline(Pipeline):
             result["trace"] = []
         for t, (_, expected) in enumerate(puzzle.tests):
             rows = range(t * len(plan), (t + 1) * len(plan))
-            votes = [grid_to_str(invert_arc_version(preds[r], k, perm)) for r, (k, perm, _) in zip(rows, plan)]
-            ranked = rank_candidates(votes, confidence[list(rows)].tolist())
-            best = next(r for r, vote in zip(rows, votes) if vote == ranked[0][0])
+            # Every candidate of every version votes, weighted in ties by its confidence.
+            voters = [(r, c) for r in rows for c in range(preds.shape[1])]
+            votes = [grid_to_str(invert_arc_version(preds[r, c], plan[r - rows[0]][0], plan[r - rows[0]][1]))
+                     for r, c in voters]
+            ranked = rank_candidates(votes, [float(confidence[r, c]) for r, c in voters])
+            best = next(voter for voter, vote in zip(voters, votes) if vote == ranked[0][0])
             attempts = [str_to_grid(answer) for answer, _, _ in ranked[:2]]
             result["answer"].append(_arc_answer(puzzle, attempts[0]))
             result["attempts"].append([_arc_answer(puzzle, a) for a in attempts])
@@ -438,7 +462,7 @@ class PuzzleSolvingPipeline(Pipeline):
                 k0, perm0, _ = plan[0]
                 first = rows[0]
                 result["trace"].append([_arc_answer(puzzle, invert_arc_version(trace[s, first].numpy(), k0, perm0))
-                                        for s in range(int(steps[first]))])
+                                        for s in range(int(steps[first, 0]))])
         if puzzle.form != "task":  # a bare grid: one test input, answered as one grid
             result = {key: value[0] if isinstance(value, list) else value for key, value in result.items()}
         return result

@@ -361,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ACT segment budget (default: the model's halt_max_steps; more = inference-time scaling)")
     parser.add_argument("--no-early-exit", action="store_true",
                         help="always run max-steps segments instead of halting when the Q head says so")
+    parser.add_argument("--num-candidates", type=int, default=None,
+                        help="candidate search: K trajectories from perturbed initial states; the answer is the most "
+                             "confident valid one (Sudoku, maze), or all vote (ARC)")
     parser.add_argument("--trace", metavar="OUT.gif|OUT.png",
                         help="draw the predicted grid after every segment (GIF animation or PNG strip)")
     parser.add_argument("--puzzle-id", type=int, default=0, help="ARC: trained puzzle identifier (default 0 = blank)")
@@ -405,6 +408,8 @@ def _info_line(result: dict, i: int | None = None) -> str:
     info = f"ACT steps: {pick('steps')}   Q-halt confidence: {pick('q_halt_confidence'):.3f}"
     if "valid" in result:
         info += f"   valid: {'yes' if result['valid'] else 'no'}"
+    if "candidate" in result:
+        info += f"   candidate: {result['candidate']}"
     if "correct" in result and pick("correct") is not None:
         info += f"   correct: {'yes' if pick('correct') else 'no'}"
     return info
@@ -439,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.max_steps is not None and args.max_steps < 1:
         return fail(f"--max-steps must be >= 1, got {args.max_steps}")
+    if args.num_candidates is not None and args.num_candidates < 1:
+        return fail(f"--num-candidates must be >= 1, got {args.num_candidates}")
+    if (args.num_candidates or 1) > 1 and (args.trace or args.show_steps):
+        return fail("--trace / --show-steps need --num-candidates 1: only the Q head's pick is traced")
     if args.trace:
         trace_path = Path(args.trace).expanduser()
         if trace_path.suffix.lower() not in (".gif", ".png"):
@@ -462,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # ModelLoadError: one line naming the problem
         return fail(err)
     options = dict(kind=kind, max_steps=args.max_steps, early_exit=not args.no_early_exit,
-                   return_trace=bool(args.trace) or args.show_steps)
+                   return_trace=bool(args.trace) or args.show_steps, num_candidates=args.num_candidates)
     if kind == "arc":
         versions = None
         if args.dataset:
@@ -483,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     puzzle = parsed.grid if kind == "sudoku" else source
     try:
         result = solver(puzzle, **options)
-    except PuzzleError as err:
+    except ValueError as err:  # PuzzleError, or an option the pipeline refuses
         return fail(err)
     except (RuntimeError, MemoryError) as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

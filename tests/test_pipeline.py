@@ -152,6 +152,45 @@ def test_bad_options(solver):
         solver([SUDOKU], batch_size=0)
 
 
+def test_candidate_search_answers_with_a_valid_candidate_when_one_exists():
+    """With num_candidates, a checkable puzzle is answered by the most confident valid candidate: here only the
+    unperturbed run (candidate 0) is right, and its Q head is the least confident."""
+    model = tiny()
+    right = [int(c) + 1 for c in SOLUTION]
+    solve, calls = model.solve, []
+
+    def rigged(input_ids, num_candidates=1, **kwargs):
+        res = solve(input_ids, num_candidates=num_candidates, **kwargs)
+        calls.append(num_candidates)
+        if num_candidates > 1:
+            res.candidate_predictions[0] = torch.as_tensor(right)  # candidate 0 of every row: the solution
+            res.candidate_q_halt_logits[0] = -5.0
+        return res
+
+    model.solve = rigged
+    solver = pipeline("puzzle-solving", model=model, device="cpu")
+    result = solver(SUDOKU, num_candidates=3, max_steps=2)
+    assert calls == [3] and result["valid"] is True and result["candidate"] == 0 and result["answer"] == SOLUTION
+    assert result["q_halt_confidence"] == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item())
+    plain = solver([SUDOKU, SUDOKU], max_steps=2)  # one candidate: no "candidate" key, the model's answer
+    assert calls[-1] == 1 and all("candidate" not in r for r in plain)
+    with pytest.raises(ValueError, match="return_trace needs num_candidates=1"):
+        solver(SUDOKU, num_candidates=2, return_trace=True)
+
+
+def test_candidate_search_batched_and_for_arc():
+    model = tiny(vocab_size=12, seq_len=900, halt_max_steps=2)
+    solver = pipeline("puzzle-solving", model=model, device="cpu")
+    calls, solve = [], model.solve
+    model.solve = lambda input_ids, **kwargs: calls.append((len(input_ids), kwargs.get("num_candidates"))) or solve(
+        input_ids, **kwargs)
+    batched = solver([ARC_TASK, ARC_TASK], num_candidates=2, augment=False)
+    # One solve: 2 tasks x 2 test inputs x 1 version; every candidate votes (the noise of the perturbed candidates
+    # is drawn per batch, so the answers are not compared across batchings).
+    assert calls == [(4, 2)]
+    assert all(len(r["answer"]) == 2 and len(r["attempts"][0]) >= 1 and len(r["steps"]) == 2 for r in batched)
+
+
 # ------------------------------------------------------------------------------------------------ maze, ARC, TRM
 def test_maze_text_in_text_out_for_trm(tmp_path):
     model = tiny("trm", vocab_size=6, seq_len=25)

@@ -202,6 +202,13 @@ def test_cli_solves_sudoku_and_writes_trace(capsys, sudoku_model_dir, tmp_path):
     assert 0.0 < result["q_halt_confidence"] < 1.0 and result["valid"] is False and "trace" not in result
 
 
+def test_cli_candidate_search(capsys, sudoku_model_dir):
+    code, out, err = run_cli(capsys, "--model", sudoku_model_dir, "--sudoku", SUDOKU, "--num-candidates", "3",
+                             "--max-steps", "2", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["candidate"] in (0, 1, 2) and result["valid"] is False, err
+
+
 def test_cli_maze_solves_and_rejects_bad_mazes(capsys, tmp_path):
     model_dir = tmp_path / "maze_model"
     tiny_model(seq_len=25, vocab=6, halt_max_steps=2).save_pretrained(model_dir)
@@ -244,6 +251,8 @@ UNSOLVABLE = "12345678." + "........9" + "." * 63
     (["--sudoku", SUDOKU, "--trace", "/no/such/folder/trace.gif"], "folder '/no/such/folder' does not exist"),
     (["--sudoku", SUDOKU, "--trace", "trace.txt"], "must end in .gif or .png"),
     (["--sudoku", SUDOKU, "--max-steps", "0"], "--max-steps must be >= 1"),
+    (["--sudoku", SUDOKU, "--num-candidates", "0"], "--num-candidates must be >= 1"),
+    (["--sudoku", SUDOKU, "--num-candidates", "2", "--show-steps"], "need --num-candidates 1"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, sudoku_model_dir, args, message):
     code, out, err = run_cli(capsys, "--model", sudoku_model_dir, *args)
