@@ -37,6 +37,10 @@ from dataset_scripts.formats import (MAZE_CHARS, MAZE_GOAL, MAZE_OPEN, MAZE_PATH
 
 
 
+#: Carved mazes per window when the generator judges whether its acceptance rate can still reach the count.
+RATE_WINDOW = 2000
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = builder_parser(__doc__)
     p.add_argument("--source", choices=("generate", "csv"), default="generate")
@@ -45,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-test", type=int, default=1000)
     p.add_argument("--min-path-length", type=int, default=0,
                    help="hardness filter: shortest S->G path must have at least this many moves "
-                        "(maze-30x30-hard uses > 110)")
+                        "(maze-30x30-hard uses > 110); the depth knob")
+    p.add_argument("--max-path-length", type=int, default=None,
+                   help="depth knob: shortest S->G path must have at most this many moves")
     p.add_argument("--loop-fraction", type=float, default=0.02,
                    help="fraction of remaining inner walls opened after carving (creates alternative routes)")
     p.add_argument("--allow-multiple-shortest", action="store_true",
@@ -125,38 +131,93 @@ def shortest_path(dist: np.ndarray, goal: tuple[int, int]) -> list[tuple[int, in
     return path[::-1]
 
 
+def max_possible_path(size: int) -> int:
+    """Upper bound on a shortest path in a generated size x size maze: every move enters a new open
+    cell, and only the (size - 2)^2 inner cells can be open."""
+    return (size - 2) ** 2 - 1
+
+
+def try_maze(size: int, min_path: int, loop_fraction: float, unique: bool, rng: random.Random,
+             max_path: int | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """One carved maze with a random S and a random G whose shortest path has min_path..max_path
+    moves (unique if asked): ``(question, answer, path_length)``, or None when this maze has no such G."""
+    grid = carve_maze(size, loop_fraction, rng)
+    open_cells = np.argwhere(grid == MAZE_OPEN)
+    s = tuple(int(x) for x in open_cells[rng.randrange(len(open_cells))])
+    dist, ways = bfs(grid, s)
+    ok = (dist >= max(1, min_path)) & ((ways == 1) if unique else True)
+    if max_path is not None:
+        ok &= dist <= max_path
+    cand = np.argwhere(ok)
+    if len(cand) == 0:
+        return None
+    g = tuple(int(x) for x in cand[rng.randrange(len(cand))])
+    q = grid.copy()
+    q[s], q[g] = MAZE_START, MAZE_GOAL
+    a = q.copy()
+    for cell in shortest_path(dist, g):
+        a[cell] = MAZE_PATH
+    return q, a, int(dist[g])
+
+
 def generate_maze(size: int, min_path: int, loop_fraction: float, unique: bool, rng: random.Random,
-                  max_tries: int = 200) -> tuple[np.ndarray, np.ndarray, int]:
-    """One maze: ``(question, answer, path_length)`` token grids, shortest path >= min_path."""
+                  max_tries: int = 200, max_path: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """One maze: ``(question, answer, path_length)`` token grids, min_path <= shortest path <= max_path."""
     for _ in range(max_tries):
-        grid = carve_maze(size, loop_fraction, rng)
-        open_cells = np.argwhere(grid == MAZE_OPEN)
-        s = tuple(int(x) for x in open_cells[rng.randrange(len(open_cells))])
-        dist, ways = bfs(grid, s)
-        ok = (dist >= max(1, min_path)) & ((ways == 1) if unique else True)
-        cand = np.argwhere(ok)
-        if len(cand) == 0:
-            continue
-        g = tuple(int(x) for x in cand[rng.randrange(len(cand))])
-        q = grid.copy()
-        q[s], q[g] = MAZE_START, MAZE_GOAL
-        a = q.copy()
-        for cell in shortest_path(dist, g):
-            a[cell] = MAZE_PATH
-        return q, a, int(dist[g])
-    raise ValueError(f"no {size}x{size} maze with a shortest path >= {min_path} found in {max_tries} tries; "
-                     "lower --min-path-length or raise --size")
+        maze = try_maze(size, min_path, loop_fraction, unique, rng, max_path)
+        if maze is not None:
+            return maze
+    raise ValueError(f"no {size}x{size} maze with a shortest path of {_range_text(min_path, max_path)} moves found "
+                     f"in {max_tries} tries; widen the path-length range or change --size")
+
+
+def _range_text(min_path: int, max_path: int | None) -> str:
+    return f"{max(1, min_path)}..{max_path}" if max_path is not None else f">= {max(1, min_path)}"
+
+
+def check_path_range(size: int, min_path: int, max_path: int | None) -> None:
+    """ValueError when no generated maze of this size can have a shortest path in the range."""
+    most = max_possible_path(size)
+    if min_path > most:
+        raise ValueError(f"--min-path-length {min_path} is more than a {size}x{size} maze can have "
+                         f"(at most {most} moves); raise --size")
+    if max_path is not None and max_path < 1:
+        raise ValueError(f"--max-path-length must be at least 1, got {max_path}")
+    if max_path is not None and max_path < min_path:
+        raise ValueError(f"--max-path-length {max_path} is below --min-path-length {min_path}")
 
 
 def generate_mazes(count: int, args, rng: random.Random, seen: set[int], report: Reporter, label: str):
+    """``count`` distinct mazes (no two dihedral images of each other, none in ``seen``) with a shortest path
+    in the requested range. Fails fast with a report of what was found when the rate of the first attempts
+    shows the attempt budget cannot be enough (a range that few or no mazes reach, or too few distinct mazes)."""
     qs, ans, lens = [], [], []
-    attempts = dupes = 0
+    attempts = dupes = misses = 0
+    budget, probe = 100 * count + 2000, RATE_WINDOW
+    window_start = 0  # accepted mazes when the current window of attempts began
+    wanted = _range_text(args.min_path_length, args.max_path_length)
+
+    def give_up(reason: str) -> ValueError:
+        return ValueError(f"{label}: {reason}; found {len(qs)} of {count} distinct {args.size}x{args.size} mazes "
+                          f"with a shortest path of {wanted} moves in {attempts} carved mazes ({misses} had no such "
+                          f"goal, {dupes} were duplicates or dihedral images); ask for fewer mazes, a wider "
+                          "path-length range or another --size")
+
     while len(qs) < count:
-        if attempts >= 20 * count + 1000:
-            raise ValueError(f"{label}: only {len(qs)} of {count} distinct mazes after {attempts} attempts")
+        if attempts >= budget:
+            raise give_up("attempt budget spent")
+        if attempts and attempts % probe == 0:  # the rate falls as the distinct mazes run out: judge the latest window
+            if len(qs) == window_start or (count - len(qs)) * probe > (len(qs) - window_start) * (budget - attempts):
+                raise give_up(f"at the rate of the last {probe} attempts ({len(qs) - window_start} accepted) the "
+                              f"budget of {budget} attempts cannot be enough")
+            window_start = len(qs)
         attempts += 1
-        q, a, n = generate_maze(args.size, args.min_path_length, args.loop_fraction,
-                                not args.allow_multiple_shortest, rng)
+        maze = try_maze(args.size, args.min_path_length, args.loop_fraction, not args.allow_multiple_shortest, rng,
+                        args.max_path_length)
+        if maze is None:
+            misses += 1
+            continue
+        q, a, n = maze
         key = int(maze_variant_keys(q.reshape(1, -1), args.size, args.size, all_symmetries=False)[0])
         if key in seen:
             dupes += 1
@@ -165,8 +226,25 @@ def generate_mazes(count: int, args, rng: random.Random, seen: set[int], report:
         qs.append(q.reshape(-1))
         ans.append(a.reshape(-1))
         lens.append(n)
-    report(f"{label}: {count} mazes ({dupes} duplicates/dihedral variants rejected)")
+    report(f"{label}: {count} mazes from {attempts} carved ({dupes} duplicates/dihedral variants rejected, "
+           f"{misses} without a goal at {wanted} moves)")
     return np.stack(qs), np.stack(ans), np.asarray(lens, dtype=np.int32)
+
+
+def _histogram(lengths: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(lengths, return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(values, counts)}
+
+
+def depth_section(train_lengths: np.ndarray, test_lengths: np.ndarray) -> str:
+    """Card section with the depth (shortest-path length) distribution of both splits, before augmentation."""
+    tr, te = _histogram(train_lengths), _histogram(test_lengths)
+    keys = sorted(set(tr) | set(te), key=int)
+    return "\n".join(["## Depth distribution", "",
+                      "Moves on the shortest S->G path (`path_length` column), counts of mazes before augmentation.",
+                      "", "| path length | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
+                      "| train | " + " | ".join(str(tr.get(k, 0)) for k in keys) + " |",
+                      "| test | " + " | ".join(str(te.get(k, 0)) for k in keys) + " |"])
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -241,6 +319,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.source == "generate":
         if args.size < 5:
             raise ValueError("--size must be at least 5")
+        check_path_range(args.size, args.min_path_length, args.max_path_length)
         seen: set[int] = set()
         te_q, te_a, te_n = generate_mazes(args.num_test, args, random.Random(f"{args.seed}-test"), seen, report, "test")
         tr_q, tr_a, tr_n = generate_mazes(args.num_train, args, random.Random(f"{args.seed}-train"), seen, report,
@@ -248,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
         side = args.size
         source_text = (f"Generated offline by `dataset_scripts/build_maze_dataset.py` (seed {args.seed}): {side}x{side} "
                        f"mazes carved depth-first with {args.loop_fraction:.0%} of the remaining inner walls opened, "
-                       f"random S and G with BFS shortest path >= {args.min_path_length} moves"
+                       f"random S and G with a BFS shortest path of {_range_text(args.min_path_length, args.max_path_length)} moves"
                        + ("" if args.allow_multiple_shortest else " and a unique shortest path") + ".")
         license = args.license or "apache-2.0"
         license_note = "Generated by the hrm project's code; released under the project's licence."
@@ -259,8 +338,10 @@ def main(argv: list[str] | None = None) -> dict:
         te_q, te_a, te_n, side_te = read_maze_csv(_csv_path(args.csv_dir, "test.csv"), "test", report)
         if side_te != side:
             raise ValueError(f"train mazes are {side}x{side} but test mazes are {side_te}x{side_te}")
-        if args.min_path_length:
-            k1, k2 = tr_n >= args.min_path_length, te_n >= args.min_path_length
+        if args.min_path_length or args.max_path_length is not None:
+            top = args.max_path_length if args.max_path_length is not None else np.inf
+            k1 = (tr_n >= args.min_path_length) & (tr_n <= top)
+            k2 = (te_n >= args.min_path_length) & (te_n <= top)
             tr_q, tr_a, tr_n, te_q, te_a, te_n = tr_q[k1], tr_a[k1], tr_n[k1], te_q[k2], te_a[k2], te_n[k2]
         if args.subsample_size is not None and args.subsample_size < len(tr_q):
             sel = np.sort(np.random.default_rng(args.seed).choice(len(tr_q), args.subsample_size, replace=False))
@@ -322,7 +403,8 @@ def main(argv: list[str] | None = None) -> dict:
         puzzle_identifier_names=["<blank>"], grid_height=side, grid_width=side,
         num_rows={"train": n_train, "test": n_test}, source=args.source,
         source_detail=args.csv_dir if args.source == "csv" else "generator",
-        min_path_length=args.min_path_length, dihedral_aug=bool(args.dihedral_aug), seed=args.seed,
+        min_path_length=args.min_path_length, max_path_length=args.max_path_length,
+        path_length_histogram={"train": _histogram(tr_n), "test": _histogram(te_n)}, dihedral_aug=bool(args.dihedral_aug), seed=args.seed,
         num_train_puzzles=int(len(tr_q)), num_test_puzzles=int(len(te_q)),
         mean_path_length={"train": float(tr_n.mean()), "test": float(te_n.mean())},
         leaks_dropped={"train_puzzles": int(leak.sum())},
@@ -335,7 +417,7 @@ def main(argv: list[str] | None = None) -> dict:
                             "'S' 3, 'G' 4, 'o' 5 (vocab 6). `inputs` is the maze, `labels` the maze with a shortest "
                             "S->G path marked 'o' (all cells scored); `path_length` counts its moves."),
                sources=source_text, augmentation=aug_text, validation=validation, meta=meta,
-               license_note=license_note)
+               license_note=license_note, extra_sections=depth_section(tr_n, te_n))
     finish(args, report, meta)
     return meta
 

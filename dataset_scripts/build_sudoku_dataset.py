@@ -34,6 +34,13 @@ from dataset_scripts.formats import (SUDOKU_SIZES, sudoku_batch_valid, sudoku_bo
                                      sudoku_variant_keys)
 from dataset_scripts.sudoku import SudokuSolver, augment_sudoku, generate_puzzle
 
+#: Attempts per window when the generator judges whether its acceptance rate can still reach the count.
+RATE_WINDOW = 1000
+
+#: CSV splits larger than this get `rounds` = NOT_RATED instead of a computed depth.
+MAX_DEPTH_RATED = 50_000
+NOT_RATED = -2
+
 #: Rows per augmentation chunk (bounds memory: ~chunk x seq_len x 8 bytes of temporaries).
 AUG_CHUNK_ROWS = 131072
 
@@ -46,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-test", type=int, default=200, help="generated test puzzles")
     p.add_argument("--min-rating", type=int, default=0,
                    help="keep only puzzles with at least this many backtracks (generator) / CSV rating")
+    p.add_argument("--min-rounds", type=int, default=None,
+                   help="generator depth knob: keep puzzles that need at least this many rounds of parallel "
+                        "single-propagation (puzzles singles cannot finish count as deeper than any bound)")
+    p.add_argument("--max-rounds", type=int, default=None,
+                   help="generator depth knob: keep puzzles that singles solve in at most this many rounds")
     p.add_argument("--extra-clues", type=int, default=None,
                    help="generator: give back 0..K random solution digits after minimising (default: 0 for 9x9, "
                         "n for 4x4/6x6, which have few essentially different minimal puzzles)")
@@ -63,22 +75,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def generate_puzzles(n: int, count: int, min_rating: int, rng: random.Random, seen: set[int], report: Reporter,
-                     label: str, extra_clues: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``count`` unique-solution puzzles with rating >= min_rating, none a relabelling /
-    dihedral variant of a puzzle in ``seen`` (a set of variant keys, updated in place)."""
+                     label: str, extra_clues: int = 0, depth: tuple[int | None, int | None] = (None, None)
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` unique-solution puzzles with rating >= min_rating and propagation rounds within
+    ``depth`` = (min, max) (None = no bound; -1 = stuck, deeper than any max), none a relabelling /
+    dihedral variant of a puzzle in ``seen`` (a set of variant keys, updated in place).
+
+    Returns ``(puzzles, solutions, ratings, rounds)``. Raises ValueError, with the depth and rating
+    distribution of what was generated, as soon as the acceptance rate shows that ``count`` puzzles
+    cannot be found within the attempt budget (so an impossible request fails fast, not forever).
+    """
     solver = SudokuSolver(n)
-    puzzles, solutions, ratings = [], [], []
-    attempts, dupes, easy = 0, 0, 0
+    min_rounds, max_rounds = depth
+    puzzles, solutions, ratings, depths = [], [], [], []
+    attempts, dupes, rejected = 0, 0, 0
+    seen_depths: dict[int, int] = {}
     max_attempts = 50 * count + 2000
+    probe = RATE_WINDOW
+    window_start = 0  # accepted puzzles when the current window began
+
+    def give_up(reason: str) -> ValueError:
+        dist = ", ".join(f"{'stuck' if d < 0 else d}: {c}" for d, c in sorted(seen_depths.items()))
+        return ValueError(f"{label}: {reason}; found {len(puzzles)} of {count} distinct {n}x{n} puzzles with "
+                          f"{_filter_text(min_rating, depth)} in {attempts} attempts ({dupes} duplicates/variants, "
+                          f"{rejected} outside the filter; propagation rounds seen: {dist}); "
+                          "ask for fewer puzzles or a wider depth / rating range")
+
     while len(puzzles) < count:
         if attempts >= max_attempts:
-            raise ValueError(f"{label}: found only {len(puzzles)} of {count} distinct {n}x{n} puzzles with rating >= "
-                             f"{min_rating} in {attempts} attempts ({dupes} duplicates/variants, {easy} too easy); "
-                             "ask for fewer puzzles or a lower --min-rating")
+            raise give_up("attempt budget spent")
+        if attempts and attempts % probe == 0:  # the rate falls as distinct puzzles run out: judge the latest window
+            fresh = len(puzzles) - window_start
+            if fresh == 0 or (count - len(puzzles)) * probe > fresh * (max_attempts - attempts):
+                raise give_up(f"at the rate of the last {probe} attempts ({fresh} accepted) the budget of "
+                              f"{max_attempts} attempts cannot be enough")
+            window_start = len(puzzles)
         attempts += 1
         p, s, r = generate_puzzle(n, rng, solver, extra_clues)
-        if r < min_rating:
-            easy += 1
+        d = solver.propagation_rounds(p)
+        seen_depths[d] = seen_depths.get(d, 0) + 1
+        deep_enough = min_rounds is None or d < 0 or d >= min_rounds
+        shallow_enough = max_rounds is None or 0 <= d <= max_rounds
+        if r < min_rating or not (deep_enough and shallow_enough):
+            rejected += 1
             continue
         key = int(sudoku_variant_keys(p[None], all_symmetries=False)[0])
         if key in seen:
@@ -88,11 +127,53 @@ def generate_puzzles(n: int, count: int, min_rating: int, rng: random.Random, se
         puzzles.append(p)
         solutions.append(s)
         ratings.append(r)
+        depths.append(d)
         if len(puzzles) % 1000 == 0:
             report(f"{label}: generated {len(puzzles)}/{count}")
     report(f"{label}: {count} puzzles from {attempts} attempts ({dupes} rejected as duplicates/variants, "
-           f"{easy} below --min-rating)")
-    return np.stack(puzzles), np.stack(solutions), np.asarray(ratings, dtype=np.int32)
+           f"{rejected} outside {_filter_text(min_rating, depth)})")
+    return (np.stack(puzzles), np.stack(solutions), np.asarray(ratings, dtype=np.int32),
+            np.asarray(depths, dtype=np.int32))
+
+
+def _filter_text(min_rating: int, depth: tuple[int | None, int | None]) -> str:
+    lo, hi = depth
+    rounds = ("any propagation rounds" if lo is None and hi is None else
+              f"propagation rounds {lo if lo is not None else 1}..{hi if hi is not None else 'stuck'}")
+    return f"rating >= {min_rating} and {rounds}"
+
+
+def check_depth_range(n: int, min_rounds: int | None, max_rounds: int | None) -> tuple[int | None, int | None]:
+    """The (min, max) propagation-rounds filter, or ValueError when no puzzle can satisfy it."""
+    most = n * n - 1  # one round fills at least one cell, and a unique puzzle has at least one clue
+    for name, value in (("--min-rounds", min_rounds), ("--max-rounds", max_rounds)):
+        if value is not None and not 1 <= value <= most:
+            raise ValueError(f"{name} {value} is outside what a {n}x{n} puzzle can need (1..{most} rounds)")
+    if min_rounds is not None and max_rounds is not None and min_rounds > max_rounds:
+        raise ValueError(f"--min-rounds {min_rounds} is above --max-rounds {max_rounds}")
+    return min_rounds, max_rounds
+
+
+def depth_section(train_rounds: np.ndarray, test_rounds: np.ndarray) -> str:
+    """Card section with the depth distribution of both splits (puzzles, before augmentation)."""
+    keys = sorted(set(depth_histogram(train_rounds)) | set(depth_histogram(test_rounds)),
+                  key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
+    tr, te = depth_histogram(train_rounds), depth_histogram(test_rounds)
+    lines = ["## Depth distribution", "",
+             "Rounds of parallel single-propagation each puzzle needs (`rounds` column; 'stuck' = -1: naked and "
+             "hidden singles stall, search is needed; 'not computed': CSV splits over "
+             f"{MAX_DEPTH_RATED:,} puzzles). Counts of puzzles, before augmentation.", "",
+             "| rounds | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
+             "| train | " + " | ".join(str(tr.get(k, 0)) for k in keys) + " |",
+             "| test | " + " | ".join(str(te.get(k, 0)) for k in keys) + " |"]
+    return "\n".join(lines)
+
+
+def depth_histogram(rounds: np.ndarray) -> dict[str, int]:
+    """Counts of propagation rounds (the depth knob), 'stuck' for puzzles singles cannot finish."""
+    values, counts = np.unique(rounds, return_counts=True)
+    names = {-1: "stuck", NOT_RATED: "not computed"}
+    return {names.get(int(v), str(int(v))): int(c) for v, c in zip(values, counts)}
 
 
 def _csv_path(csv_dir: str, name: str) -> str:
@@ -225,17 +306,19 @@ def subsample(count: int, size: int | None, rng: np.random.Generator) -> np.ndar
 # ----------------------------------------------------------------------------- writing
 
 
-def write_test(output_dir: str, puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray) -> tuple[int, object]:
+def write_test(output_dir: str, puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray,
+               rounds: np.ndarray) -> tuple[int, object]:
     w = SplitWriter(output_dir, "test")
     cols = base_columns(puzzles + 1, solutions + 1, np.zeros(len(puzzles), np.int32), np.arange(len(puzzles)))
     cols["rating"] = pa.array(ratings, type=pa.int32())
+    cols["rounds"] = pa.array(rounds, type=pa.int32())
     w.write(cols)
     w.close()
     return w.num_rows, w.schema
 
 
-def write_train(output_dir: str, puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, num_aug: int,
-                test_keys: np.ndarray, rng: np.random.Generator, report: Reporter) -> tuple[int, object, int]:
+def write_train(output_dir: str, puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, rounds: np.ndarray,
+                num_aug: int, test_keys: np.ndarray, rng: np.random.Generator, report: Reporter) -> tuple[int, object, int]:
     """Originals plus ``num_aug`` augmentations each, validated and leak-checked per chunk."""
     w = SplitWriter(output_dir, "train")
     per = 1 + num_aug
@@ -259,6 +342,7 @@ def write_train(output_dir: str, puzzles: np.ndarray, solutions: np.ndarray, rat
             p, s, src = p[keep], s[keep], src[keep]
         cols = base_columns(p + 1, s + 1, np.zeros(len(p), np.int32), src)
         cols["rating"] = pa.array(ratings[src], type=pa.int32())
+        cols["rounds"] = pa.array(rounds[src], type=pa.int32())  # digit relabelling and symmetries keep the depth
         w.write(cols)
         report(f"train: wrote {w.num_rows:,} rows ({base[-1] + 1}/{len(puzzles)} puzzles)")
     w.close()
@@ -277,12 +361,14 @@ def main(argv: list[str] | None = None) -> dict:
         if args.num_train <= 0 or args.num_test <= 0:
             raise ValueError("--num-train and --num-test must be positive")
         extra = args.extra_clues if args.extra_clues is not None else (0 if n == 9 else n)
+        depth = check_depth_range(n, args.min_rounds, args.max_rounds)
         seen: set[int] = set()
         # Test first, so every train puzzle is checked against the finished test set.
-        te_p, te_s, te_r = generate_puzzles(n, args.num_test, args.min_rating, random.Random(f"{args.seed}-test"),
-                                            seen, report, "test", extra)
-        tr_p, tr_s, tr_r = generate_puzzles(n, args.num_train, args.min_rating, random.Random(f"{args.seed}-train"),
-                                            seen, report, "train", extra)
+        te_p, te_s, te_r, te_d = generate_puzzles(n, args.num_test, args.min_rating, random.Random(f"{args.seed}-test"),
+                                                  seen, report, "test", extra, depth)
+        tr_p, tr_s, tr_r, tr_d = generate_puzzles(n, args.num_train, args.min_rating,
+                                                  random.Random(f"{args.seed}-train"), seen, report, "train", extra,
+                                                  depth)
         solver = SudokuSolver(n)
         for label, ps in (("test", te_p), ("train", tr_p)):
             for i, p in enumerate(ps):  # independent re-check of uniqueness
@@ -292,6 +378,8 @@ def main(argv: list[str] | None = None) -> dict:
                        "grid, then clues removed in random order while the solution stays unique (minimal "
                        f"puzzles), then 0..{extra} random solution digits given back. Rating = dead ends met by the reference DFS solver (bitmasks, minimum "
                        f"remaining values, digits ascending) before its first solution; --min-rating {args.min_rating}. "
+                       "Depth (`rounds`) = rounds of parallel naked + hidden singles until solved (-1: singles "
+                       f"stall, search needed); kept: {_filter_text(args.min_rating, depth)}. "
                        "Train and test puzzles are distinct up to digit relabelling and "
                        + ("the full validity-preserving symmetry group." if n < 9 else "the 8 dihedral images."))
         license = args.license or "apache-2.0"
@@ -299,6 +387,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if not args.csv_dir:
             raise ValueError("--source csv needs --csv-dir (a folder with train.csv/test.csv or a Hub repo id)")
+        if args.min_rounds is not None or args.max_rounds is not None:
+            raise ValueError("--min-rounds/--max-rounds select generated puzzles; with --source csv use --min-rating")
         tr_p, tr_s, tr_r, _ = read_sudoku_csv(_csv_path(args.csv_dir, "train.csv"), "train", report)
         te_p, te_s, te_r, _ = read_sudoku_csv(_csv_path(args.csv_dir, "test.csv"), "test", report)
         n = int(round(np.sqrt(tr_p.shape[1])))
@@ -317,6 +407,11 @@ def main(argv: list[str] | None = None) -> dict:
                        f"test subsample: {args.test_subsample_size or 'all'}; --min-rating {args.min_rating}.")
         license = args.license or "other"
         license_note = f"Inherits the licence of the source dataset `{args.csv_dir}`; check its card."
+        # The depth costs ~5 ms per 9x9 puzzle in pure Python: computed for subsamples, not for millions of rows.
+        solver = SudokuSolver(n)
+        tr_d, te_d = ((np.asarray([solver.propagation_rounds(p) for p in ps], dtype=np.int32)
+                       if len(ps) <= MAX_DEPTH_RATED else np.full(len(ps), NOT_RATED, dtype=np.int32))
+                      for ps in (tr_p, te_p))
     report(f"{n}x{n}: {len(tr_p)} train puzzles, {len(te_p)} test puzzles")
     if len(tr_p) == 0 or len(te_p) == 0:
         raise ValueError("no valid puzzles left in train or test")
@@ -327,12 +422,12 @@ def main(argv: list[str] | None = None) -> dict:
     if leak.any():
         report(f"train: dropped {int(leak.sum())} puzzle(s) that are test puzzles up to relabelling/symmetry "
                f"(first: train puzzle {int(np.flatnonzero(leak)[0])})", always=True)
-        tr_p, tr_s, tr_r = tr_p[~leak], tr_s[~leak], tr_r[~leak]
+        tr_p, tr_s, tr_r, tr_d = tr_p[~leak], tr_s[~leak], tr_r[~leak], tr_d[~leak]
     dup_test = int(first_duplicates(sudoku_variant_keys(te_p, all_symmetries=False)).sum())
 
     os.makedirs(args.output_dir, exist_ok=True)
-    n_test, schema = write_test(args.output_dir, te_p, te_s, te_r)
-    n_train, _, dropped = write_train(args.output_dir, tr_p, tr_s, tr_r, args.num_aug, test_keys, nrng, report)
+    n_test, schema = write_test(args.output_dir, te_p, te_s, te_r, te_d)
+    n_train, _, dropped = write_train(args.output_dir, tr_p, tr_s, tr_r, tr_d, args.num_aug, test_keys, nrng, report)
     if dropped:
         report(f"train: dropped {dropped} augmented row(s) equal to a test puzzle variant", always=True)
 
@@ -363,6 +458,8 @@ def main(argv: list[str] | None = None) -> dict:
         min_rating=args.min_rating, seed=args.seed,
         extra_clues=(extra if args.source == "generate" else None),
         mean_rating={"train": float(tr_r.mean()), "test": float(te_r.mean())},
+        min_rounds=args.min_rounds, max_rounds=args.max_rounds,
+        rounds_histogram={"train": depth_histogram(tr_d), "test": depth_histogram(te_d)},
         leaks_dropped={"train_puzzles": int(leak.sum()), "augmented_rows": dropped},
     )
     write_metadata(args.output_dir, meta)
@@ -371,10 +468,11 @@ def main(argv: list[str] | None = None) -> dict:
                num_rows=meta["num_rows"], schema=schema,
                description=(f"{n}x{n} Sudoku puzzles for the Hierarchical Reasoning Model. Tokens: PAD 0, blank 1, "
                             f"digit d -> d + 1 (vocab {n + 2}); `inputs` is the puzzle, `labels` the solution (all "
-                            f"cells scored), `rating` the difficulty (solver backtracks), one shared puzzle id 0. "
+                            f"cells scored), `rating` the difficulty (solver backtracks), `rounds` the depth (rounds of "
+                            f"parallel single-propagation, -1 = needs search), one shared puzzle id 0. "
                             f"Boxes are {br} rows x {bc} columns."),
                sources=source_text, augmentation=aug_text, validation=validation, meta=meta,
-               license_note=license_note)
+               license_note=license_note, extra_sections=depth_section(tr_d, te_d))
     finish(args, report, meta)
     return meta
 

@@ -130,6 +130,51 @@ class SudokuSolver:
         """Backtracks of the reference search to the first solution (the difficulty rating)."""
         return self.solve(grid, limit=1).backtracks
 
+    def propagation_rounds(self, grid) -> int:
+        """Depth of a puzzle: rounds of parallel single-propagation needed to solve it, -1 if it gets stuck.
+
+        One round fills, all at once, every blank cell with one candidate left (naked single) and
+        every digit with one possible place left in a row, column or box (hidden single), each judged
+        on the grid as it was at the start of the round. A model that updates all cells in parallel
+        needs about this many sequential steps; -1 means singles alone stall and search is needed.
+        """
+        n, full = self.n, self.full
+        cells = [int(v) for v in np.asarray(grid).reshape(-1)]
+        if len(cells) != n * n:
+            raise ValueError(f"grid has {len(cells)} cells; expected {n * n}")
+        units = self._units()
+        rounds = 0
+        while 0 in cells:
+            used = [0] * len(units)
+            for u, unit in enumerate(units):
+                for i in unit:
+                    if cells[i]:
+                        used[u] |= 1 << (cells[i] - 1)
+            cand = [0 if cells[i] else full & ~(used[self.row_of[i]] | used[n + self.col_of[i]] |
+                                                used[2 * n + self.box_of[i]]) for i in range(n * n)]
+            if any(cells[i] == 0 and cand[i] == 0 for i in range(n * n)):
+                return -1  # contradiction: the clues admit no solution
+            fills = {i: self.digits_of[cand[i]][0] for i in range(n * n) if self.popcount[cand[i]] == 1}
+            for unit in units:
+                for d in range(n):
+                    places = [i for i in unit if cand[i] >> d & 1]
+                    if len(places) == 1:
+                        fills[places[0]] = d + 1
+            if not fills:
+                return -1
+            for i, d in fills.items():
+                cells[i] = d
+            rounds += 1
+        return rounds
+
+    def _units(self) -> list[list[int]]:
+        """Rows, then columns, then boxes (box b = ``box_of`` index), as lists of cell indices."""
+        n = self.n
+        rows = [[r * n + c for c in range(n)] for r in range(n)]
+        cols = [[r * n + c for r in range(n)] for c in range(n)]
+        boxes = [[i for i in range(n * n) if self.box_of[i] == b] for b in range(n)]
+        return rows + cols + boxes
+
 
 def generate_puzzle(n: int, rng: random.Random, solver: SudokuSolver | None = None, extra_clues: int = 0
                     ) -> tuple[np.ndarray, np.ndarray, int]:
