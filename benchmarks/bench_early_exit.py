@@ -9,6 +9,9 @@ modes on the same rows and reports accuracy, mean steps and the speed-up.
 
     # no checkpoint yet: a random tiny model whose Q-head bias is set so rows halt at chosen steps
     python benchmarks/bench_early_exit.py --random --limit 512
+
+    # every budget in one run (the issue's "never slower" check), quick-start-size random model
+    python benchmarks/bench_early_exit.py --random --size quick --budgets 1,2,4,8,16 --limit 512 --repeats 3
 """
 
 from __future__ import annotations
@@ -27,20 +30,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from training.evaluation import puzzle_metrics, run_solve  # noqa: E402
 
 
-def random_setup(limit: int, halt_step: int, max_steps: int, seed: int = 0):
-    """A random 9×9-Sudoku-shaped model (hidden 128, 2+2 layers) and random puzzles, with a hand-set Q head:
+SIZES = {  # hidden, layers (H = L), seq_len, vocab
+    "medium": (128, 2, 81, 11),  # 9×9 Sudoku shapes
+    "quick": (64, 2, 16, 6),     # the quick-start model (training/configs/sudoku_cpu.yaml) on 4×4 Sudoku
+}
+
+
+def random_setup(limit: int, halt_step: int, max_steps: int, seed: int = 0, size: str = "medium"):
+    """A random model (`size`: "medium" = 9×9 Sudoku shapes, hidden 128, 2+2 layers; "quick" = the quick-start
+    model's size on 4×4 Sudoku, hidden 64, 2+2 layers) and random puzzles, with a hand-set Q head:
     random Q weights give each row its own q_halt − q_continue, and the halt bias is shifted so that a fraction
     1/`halt_step` of the rows halts after the first segment; the others halt later or run to the budget.
     Accuracy is meaningless here; the timing shows what leaving rows out of the batch saves."""
     from modeling_hrm import HRMConfig, HRMForPuzzleSolving
 
     torch.manual_seed(seed)
-    cfg = HRMConfig(vocab_size=11, seq_len=81, hidden_size=128, num_heads=4, H_layers=2, L_layers=2,
-                    puzzle_emb_ndim=128, halt_max_steps=max_steps)
+    hidden, layers, seq_len, vocab = SIZES[size]
+    cfg = HRMConfig(vocab_size=vocab, seq_len=seq_len, hidden_size=hidden, num_heads=4, H_layers=layers,
+                    L_layers=layers, puzzle_emb_ndim=hidden, halt_max_steps=max_steps)
     model = HRMForPuzzleSolving(cfg).eval()
     rng = np.random.default_rng(seed)
-    arrays = {"inputs": rng.integers(1, 11, (limit, 81)).astype(np.uint8),
-              "labels": rng.integers(2, 11, (limit, 81)).astype(np.uint8),
+    arrays = {"inputs": rng.integers(1, vocab, (limit, seq_len)).astype(np.uint8),
+              "labels": rng.integers(2, vocab, (limit, seq_len)).astype(np.uint8),
               "puzzle_identifiers": np.zeros(limit, dtype=np.int32)}
     with torch.no_grad():
         model.q_head.weight.normal_(0.0, 0.3)
@@ -80,6 +91,9 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="test")
     p.add_argument("--random", action="store_true", help="use a random model with a hand-set Q head instead")
     p.add_argument("--halt-step", type=int, default=4, help="--random: typical halting step")
+    p.add_argument("--size", default="medium", choices=sorted(SIZES), help="--random: model size (see SIZES)")
+    p.add_argument("--budgets", default=None,
+                   help="comma-separated segment budgets to compare in one run, e.g. 1,2,4,8,16 (default: --max-steps)")
     p.add_argument("--limit", type=int, default=1024, help="rows to evaluate")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--max-steps", type=int, default=None, help="segment budget (default: the model's)")
@@ -91,9 +105,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else [args.max_steps]
     if args.random:
-        model, arrays = random_setup(args.limit, args.halt_step, args.max_steps or 16)
-        source = f"random model (hidden 128, 2+2 layers), Q head set to halt ~step {args.halt_step}"
+        model, arrays = random_setup(args.limit, args.halt_step, max(b or 16 for b in budgets), size=args.size)
+        source = f"random {args.size} model, Q head set so 1/{args.halt_step} of the rows halt after segment 1"
     elif args.model and args.dataset:
         model, arrays = load_setup(args.model, args.dataset, args.split, args.limit)
         source = f"{args.model} on {args.dataset}:{args.split}"
@@ -101,34 +116,43 @@ def main(argv=None) -> int:
         p.error("give --model and --dataset, or --random")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
-    max_steps = args.max_steps or model.config.halt_max_steps
 
     # Warm-up (allocator, kernels), then the timed runs.
     run_solve(model, {k: v[: min(len(v), args.batch_size)] for k, v in arrays.items()}, batch_size=args.batch_size,
               max_steps=2, early_exit=False)
-    t_full, full, _ = time_mode(model, arrays, early_exit=False, max_steps=max_steps, batch_size=args.batch_size,
-                                repeats=args.repeats)
-    t_early, early, out = time_mode(model, arrays, early_exit=True, max_steps=max_steps, batch_size=args.batch_size,
-                                    repeats=args.repeats)
-    result = {
-        "source": source, "device": str(device), "threads": args.threads, "rows": int(len(arrays["inputs"])),
-        "batch_size": args.batch_size, "max_steps": max_steps,
-        "full": {"seconds": t_full, "exact_accuracy": full["exact_accuracy"], "token_accuracy": full["token_accuracy"],
-                 "mean_steps": full["mean_steps"]},
-        "early_exit": {"seconds": t_early, "exact_accuracy": early["exact_accuracy"],
-                       "token_accuracy": early["token_accuracy"], "mean_steps": early["mean_steps"],
-                       "steps_histogram": early["steps_histogram"]},
-        "speedup": t_full / t_early,
-        "ideal_speedup": max_steps / max(early["mean_steps"], 1e-9),
-    }
-    print(json.dumps(result, indent=2))
-    print("\n| mode | exact acc. | token acc. | mean steps | time (s) | puzzles/s |\n|---|---|---|---|---|---|")
-    for name, r, t in (("all segments", full, t_full), ("early exit", early, t_early)):
-        print(f"| {name} | {100 * r['exact_accuracy']:.2f}% | {100 * r['token_accuracy']:.2f}% | "
-              f"{r['mean_steps']:.2f} | {t:.2f} | {result['rows'] / t:.1f} |")
-    print(f"\nspeed-up {result['speedup']:.2f}× (ideal from mean steps {result['ideal_speedup']:.2f}×)")
+    results = []
+    for budget in budgets:
+        max_steps = budget or model.config.halt_max_steps
+        t_full, full, _ = time_mode(model, arrays, early_exit=False, max_steps=max_steps,
+                                    batch_size=args.batch_size, repeats=args.repeats)
+        t_early, early, out = time_mode(model, arrays, early_exit=True, max_steps=max_steps,
+                                        batch_size=args.batch_size, repeats=args.repeats)
+        results.append({
+            "source": source, "device": str(device), "threads": args.threads, "rows": int(len(arrays["inputs"])),
+            "batch_size": args.batch_size, "max_steps": max_steps,
+            "full": {"seconds": t_full, "exact_accuracy": full["exact_accuracy"],
+                     "token_accuracy": full["token_accuracy"], "mean_steps": full["mean_steps"]},
+            "early_exit": {"seconds": t_early, "exact_accuracy": early["exact_accuracy"],
+                           "token_accuracy": early["token_accuracy"], "mean_steps": early["mean_steps"],
+                           "steps_histogram": early["steps_histogram"]},
+            "speedup": t_full / t_early,
+            "ideal_speedup": max_steps / max(early["mean_steps"], 1e-9),
+            "command": "python benchmarks/bench_early_exit.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        })
+    print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    print(f"\n{source}, {results[0]['rows']} rows, batch {args.batch_size}, {args.threads} thread(s), best of "
+          f"{args.repeats}")
+    print("\n| budget | mode | exact acc. | token acc. | mean steps | time (s) | puzzles/s | speed-up (ideal) |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for result in results:
+        for name, key in (("all segments", "full"), ("early exit", "early_exit")):
+            r = result[key]
+            extra = (f"**{result['speedup']:.2f}×** ({result['ideal_speedup']:.2f}×)" if key == "early_exit" else "")
+            print(f"| {result['max_steps']} | {name} | {100 * r['exact_accuracy']:.2f}% | "
+                  f"{100 * r['token_accuracy']:.2f}% | {r['mean_steps']:.2f} | {r['seconds']:.2f} | "
+                  f"{result['rows'] / r['seconds']:.1f} | {extra} |")
     if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=2))
+        Path(args.output).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
     return 0
 
 

@@ -183,3 +183,23 @@ def test_bad_candidate_arguments_are_refused(bad):
     inputs, _, ids = batch(rows=2)
     with pytest.raises(ValueError, match=next(iter(bad))):
         model.solve(inputs, ids, **bad)
+
+
+def test_hrm_evaluate_candidate_curve_scores_each_pick():
+    from training.hrm_evaluate import candidate_curve
+
+    model = tiny(halt_max_steps=2).eval()
+    with torch.no_grad():
+        model.q_head.weight.normal_(0, 0.5)
+    inputs, _, ids = batch(rows=8)
+    res = model.solve(inputs, ids, num_candidates=4, candidate_noise=1.0, seed=5)
+    # Labels: candidate 2's answer on rows 0-3, candidate 0's on rows 4-7 (identical candidates are allowed).
+    labels = torch.cat([res.candidate_predictions[2, :4], res.candidate_predictions[0, 4:]]).numpy()
+    arrays = {"inputs": inputs.numpy(), "labels": labels, "puzzle_identifiers": ids.numpy()}
+    curve = candidate_curve(model, arrays, "maze", [1, 4], max_steps=2, early_exit=True, noise=1.0, seed=5,
+                            batch_size=32)
+    right = (res.candidate_predictions == torch.as_tensor(labels)).all(-1)  # (K, rows)
+    assert curve["any"] == [right[0].float().mean().item(), right.any(0).float().mean().item()]
+    assert curve["any"][1] == 1.0 and "validity" not in curve
+    assert curve["q_head"][1] == pytest.approx(right[res.chosen_candidate, torch.arange(8)].float().mean().item())
+    assert curve["q_head"][0] == curve["any"][0]  # K = 1: the plain run

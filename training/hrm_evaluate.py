@@ -14,7 +14,10 @@ and Q values; from it follow, exactly, the results of every budget with and with
 - ARC datasets: each augmented version's prediction is mapped back to the original task, versions vote
   (ties by mean sigmoid(q_halt)), and pass@1 / pass@2 (headline) / pass@K per task are reported with the
   rule "a task counts only if all its test inputs are solved", plus the official fractional score;
-- a picture of a few example predictions (examples.png) and everything as results.json.
+- a picture of a few example predictions (examples.png) and everything as results.json;
+- `--num-candidates 1,2,4,8`: candidate search (`model.solve(num_candidates=K)`, K trajectories from perturbed
+  initial states), exact accuracy vs K when the Q head picks (largest q_halt), and, for Sudoku, when the first
+  valid grid is picked (the Q head's pick where none is valid) and when any candidate is right (an upper bound).
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-examples", type=int, default=4, help="puzzles drawn in examples.png (0 = none)")
     p.add_argument("--output-dir", default=None, help="where results.json and the plots go (default: ./eval-<split>)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--num-candidates", default=None,
+                   help="candidate search: K values to report, e.g. 1,2,4,8 (runs solve with the largest K at the "
+                        "headline budget, early exit as --early-exit)")
+    p.add_argument("--candidate-noise", type=float, default=1.0,
+                   help="std of the Gaussian noise on the initial states of candidates 1..K-1 (default 1.0)")
+    p.add_argument("--candidate-seed", type=int, default=0, help="seed of the candidates' noise (default 0)")
     return p
 
 
@@ -157,10 +166,54 @@ def _examples_picture(kind: str, arrays: dict, predictions: np.ndarray, exact: n
     return path
 
 
+def candidate_curve(model, arrays: dict, kind: str, candidates: list[int], *, max_steps: int, early_exit: bool,
+                    noise: float, seed: int, batch_size: int) -> dict:
+    """Exact accuracy vs number of candidates K (each K uses the first K of one `solve(num_candidates=max K)`):
+    picked by the Q head, by validity (Sudoku: the first valid grid, else the Q head's pick) and `any` (some
+    candidate right: the bound a perfect picker reaches)."""
+    import torch
+
+    from dataset_scripts.formats import sudoku_batch_valid
+
+    top = max(candidates)
+    device = next(model.parameters()).device
+    inputs, ids, labels = arrays["inputs"], arrays.get("puzzle_identifiers"), arrays["labels"].astype(np.int64)
+    preds, q_halt = [], []
+    for start in range(0, len(inputs), max(1, batch_size // top)):
+        x = torch.as_tensor(inputs[start:start + max(1, batch_size // top)].astype(np.int64), device=device)
+        pid = None if ids is None else torch.as_tensor(ids[start:start + len(x)].astype(np.int64), device=device)
+        res = model.solve(x, pid, max_steps=max_steps, early_exit=early_exit, num_candidates=top,
+                          candidate_noise=noise, seed=seed + start)
+        preds.append(res.candidate_predictions.cpu().numpy() if top > 1 else res.predictions[None].cpu().numpy())
+        q_halt.append(res.candidate_q_halt_logits.float().cpu().numpy() if top > 1
+                      else res.q_halt_logits[None].float().cpu().numpy())
+    preds, q_halt = np.concatenate(preds, axis=1), np.concatenate(q_halt, axis=1)  # (K, N, seq), (K, N)
+    scored_cells = ~np.isin(labels, (0, -100))
+    correct = ((preds == labels) | ~scored_cells).all(-1)  # (K, N)
+    rows = np.arange(preds.shape[1])
+    valid = None
+    if kind == "sudoku":
+        givens = np.where(inputs >= 2, inputs.astype(np.int64) - 1, 0)
+        valid = np.stack([sudoku_batch_valid(givens, np.clip(p - 1, 0, None)) for p in preds])
+    curve = {"num_candidates": candidates, "q_head": [], "validity": [], "any": [], "noise": noise, "seed": seed}
+    has_scored = scored_cells.any(-1)
+    for k in candidates:
+        pick = q_halt[:k].argmax(0)
+        curve["q_head"].append(float(correct[pick, rows][has_scored].mean()))
+        curve["any"].append(float(correct[:k].any(0)[has_scored].mean()))
+        if valid is not None:
+            first_valid = np.where(valid[:k].any(0), valid[:k].argmax(0), pick)
+            curve["validity"].append(float(correct[first_valid, rows][has_scored].mean()))
+    if valid is None:
+        curve.pop("validity")
+    return curve
+
+
 def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int | None = None,
                         budgets: list[int] | None = None, early_exit_headline: bool = False, batch_size: int = 256,
                         pass_k=(1, 2), output_dir: Path | None = None, num_examples: int = 4,
-                        limit: int | None = None, accelerator=None) -> dict:
+                        limit: int | None = None, accelerator=None, candidates: list[int] | None = None,
+                        candidate_noise: float = 1.0, candidate_seed: int = 0) -> dict:
     """Everything `hrm-evaluate` reports, as a dict (also written to `output_dir`/results.json with plots)."""
     cfg = model.config
     _check_compatible(cfg, meta, arrays)
@@ -197,6 +250,11 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
         "full": {k: v for k, v in full.items() if k != "steps_histogram"},
         "act": act, "scaling": curve, "seconds": seconds,
     }
+
+    if candidates:
+        results["candidates"] = candidate_curve(model, arrays, kind, candidates, max_steps=headline,
+                                                early_exit=early_exit_headline, noise=candidate_noise,
+                                                seed=candidate_seed, batch_size=batch_size)
 
     if kind == "arc":
         views = {"full": (seg["pred_full"], full_view), "act": (seg["pred_act"], act_view)}
@@ -247,6 +305,12 @@ def _summary(results: dict) -> str:
                  f"{b}: {100 * f:.1f}/{100 * a:.1f}" for b, f, a in zip(results["scaling"]["max_steps"],
                                                                        results["scaling"]["full"],
                                                                        results["scaling"]["act"]))]
+    if "candidates" in results:
+        c = results["candidates"]
+        for pick in ("q_head", "validity", "any"):
+            if pick in c:
+                lines.append(f"candidates (noise {c['noise']}), exact by {pick}: " + ", ".join(
+                    f"K={k}: {100 * a:.1f}%" for k, a in zip(c["num_candidates"], c[pick])))
     if "arc" in results:
         arc = results["arc"]
         ks = [k for k in arc if k.startswith("pass@")]
@@ -268,6 +332,10 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.scaling_steps is not None and args.scaling_steps.lower() != "none":
         _parse_int_list(args.scaling_steps, "--scaling-steps")
     _parse_int_list(args.pass_k, "--pass-k")
+    if args.num_candidates is not None:
+        _parse_int_list(args.num_candidates, "--num-candidates")
+    if not np.isfinite(args.candidate_noise) or args.candidate_noise < 0:
+        raise ValueError(f"--candidate-noise must be a finite number >= 0, got {args.candidate_noise}")
     if args.output_dir is not None:
         out = Path(args.output_dir)
         if out.exists() and not out.is_dir():
@@ -316,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
         results = evaluate_checkpoint(model, ds, meta, arrays, max_steps=headline, budgets=budgets,
                                       early_exit_headline=args.early_exit, batch_size=args.batch_size,
                                       pass_k=pass_k, output_dir=output_dir, num_examples=args.num_examples,
-                                      limit=args.limit, accelerator=accelerator)
+                                      limit=args.limit, accelerator=accelerator,
+                                      candidates=_parse_int_list(args.num_candidates, "--num-candidates")
+                                      if args.num_candidates else None,
+                                      candidate_noise=args.candidate_noise, candidate_seed=args.candidate_seed)
     except (ValueError, OSError, RuntimeError) as err:  # e.g. out of memory, disk full: a failure during work
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"hrm-evaluate: error while evaluating: {text}", file=sys.stderr)
