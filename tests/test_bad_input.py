@@ -630,3 +630,220 @@ MODEL_CASES = [
 def test_model_rejects(api_model, name, method, kwargs, pattern):
     fn = api_model if method == "forward" else getattr(api_model, method)
     assert_raises(ValueError, pattern, fn, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# hrm-solve
+# ---------------------------------------------------------------------------------------------------------
+def solve_cli(argv):
+    from modeling_hrm.solve import main
+
+    return main(argv)
+
+
+GOOD_SUDOKU = "1200340000000000"
+
+
+@pytest.fixture(scope="module")
+def solve_inputs(work, model_dir, dataset_dir) -> dict[str, Path]:
+    files = {"maze-bad.txt": "#####\n#S1 #\n#####\n", "maze-ragged.txt": "#####\n#S #\n# G #\n#####\n",
+             "maze-5.txt": "#####\n#S  #\n# # #\n#  G#\n#####\n",
+             "arc-ragged.json": '{"train": [], "test": [{"input": [[1, 2], [3]]}]}',
+             "arc-not-json.json": "{train: }", "arc-colour.json": '{"train": [], "test": [{"input": [[1, 12]]}]}'}
+    paths = {"work": work, "model": model_dir, "dataset": dataset_dir}
+    for name, text in files.items():
+        paths[name] = work / name
+        paths[name].write_text(text)
+    for name, breaker in (("pickle-only", _break_weights_pickle_only), ("garbage", _break_weights_garbage),
+                          ("mismatch", _edit_config(hidden_size=32, num_heads=2))):
+        paths[name] = _copy(model_dir, work / f"solve-{name}")
+        breaker(paths[name])
+    return paths
+
+
+def _m(p):
+    return ["--model", p["model"]]
+
+
+SOLVE_CASES = [
+    # the puzzle
+    ("sudoku-too-short", lambda p: [*_m(p), "--sudoku", "1234"], r"Sudoku has 4 cells; expected 16, 36 or 81"),
+    ("sudoku-clash", lambda p: [*_m(p), "--sudoku", "11" + "0" * 14], r"digit 1 twice in row 1"),
+    ("sudoku-unsolvable", lambda p: [*_m(p), "--sudoku", "12....3...4....."], r"no valid solution exists"),
+    ("sudoku-bad-symbol", lambda p: [*_m(p), "--sudoku", "12x" + "0" * 13], r"'x'"),
+    ("sudoku-other-size-than-model", lambda p: [*_m(p), "--sudoku", "1" + "0" * 35],
+     r"6×6 Sudoku needs a model with seq_len=36"),
+    ("maze-file-missing", lambda p: [*_m(p), "--maze", p["work"] / "no-maze.txt"], r"maze file not found"),
+    ("maze-unknown-character", lambda p: [*_m(p), "--maze", p["maze-bad.txt"]], r"unknown maze character '1'"),
+    ("maze-ragged", lambda p: [*_m(p), "--maze", p["maze-ragged.txt"]], r"(ragged|row|width|length)"),
+    ("maze-other-size-than-model", lambda p: [*_m(p), "--maze", p["maze-5.txt"]],
+     r"5×5 maze needs a model with seq_len=25"),
+    ("arc-file-missing", lambda p: [*_m(p), "--arc", p["work"] / "no-task.json"], r"ARC task file not found"),
+    ("arc-ragged-grid", lambda p: [*_m(p), "--arc", p["arc-ragged.json"]], r"ragged"),
+    ("arc-not-json", lambda p: [*_m(p), "--arc", p["arc-not-json.json"]], r"JSON"),
+    ("arc-colour-out-of-range", lambda p: [*_m(p), "--arc", p["arc-colour.json"]], r"colou?r.*12"),
+    ("no-puzzle-given", lambda p: [*_m(p)], r"one of the arguments --sudoku --maze --arc .*is required"),
+    # options
+    ("max-steps-zero", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--max-steps", "0"], r"--max-steps must be >= 1"),
+    ("max-steps-negative", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--max-steps", "-4"], r"--max-steps must be >= 1"),
+    ("trace-into-missing-folder", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--trace", p["work"] / "no-dir" / "t.gif"],
+     r"--trace: folder .*no-dir.* does not exist"),
+    ("trace-wrong-suffix", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--trace", p["work"] / "t.txt"],
+     r"--trace must end in \.gif or \.png"),
+    ("device-bogus", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--device", "gpu"], r"unknown device 'gpu'"),
+    # the model
+    ("model-missing", lambda p: ["--model", p["work"] / "no-model", "--sudoku", GOOD_SUDOKU], r"model folder not found"),
+    ("model-is-dataset", lambda p: ["--model", p["dataset"], "--sudoku", GOOD_SUDOKU], r"is a dataset folder"),
+    ("model-pickle-only", lambda p: ["--model", p["pickle-only"], "--sudoku", GOOD_SUDOKU],
+     r"refused because unpickling can run"),
+    ("model-garbage-weights", lambda p: ["--model", p["garbage"], "--sudoku", GOOD_SUDOKU],
+     r"not a valid safetensors file"),
+    ("model-config-contradicts-weights", lambda p: ["--model", p["mismatch"], "--sudoku", GOOD_SUDOKU],
+     r"do not match config\.json"),
+]
+
+
+@pytest.mark.parametrize("name,make_argv,pattern", SOLVE_CASES, ids=[c[0] for c in SOLVE_CASES])
+def test_solve_bad_input(solve_inputs, name, make_argv, pattern):
+    assert_cli_error(solve_cli, make_argv(solve_inputs), pattern)
+    assert not (solve_inputs["work"] / "no-dir").exists()
+
+
+def test_solve_device_cuda_without_cuda(solve_inputs, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert_cli_error(solve_cli, [*_m(solve_inputs), "--sudoku", GOOD_SUDOKU, "--device", "cuda"], r"CUDA is not available")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Converter of original checkpoints (python -m modeling_hrm.convert_original_checkpoint)
+# ---------------------------------------------------------------------------------------------------------
+def convert_cli(argv):
+    from modeling_hrm.convert_original_checkpoint import main
+
+    return main(argv)
+
+
+ORIGINAL_ARCH = dict(name="hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1", hidden_size=16, num_heads=2, expansion=4,
+                     H_cycles=1, L_cycles=1, H_layers=1, L_layers=1, puzzle_emb_ndim=16, pos_encodings="rope",
+                     halt_max_steps=2, halt_exploration_prob=0.1, rope_theta=10000.0, rms_norm_eps=1e-5)
+_TO_ORIGINAL = {"embed_tokens.weight": "embed_tokens.embedding_weight", "puzzle_embedding.weight": "puzzle_emb.weights"}
+
+
+def write_original_run(folder: Path, model_dir: Path, arch: dict = ORIGINAL_ARCH) -> Path:
+    """An original-code run folder (`checkpoint` state dict + `all_config.yaml`) made from the tiny model."""
+    import yaml
+    from safetensors.torch import load_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = load_file(model_dir / "model.safetensors")
+    torch.save({"_orig_mod.model.inner." + _TO_ORIGINAL.get(k, k): v for k, v in tensors.items()}, folder / "checkpoint")
+    (folder / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "data_path": "data/puzzles"}))
+    return folder
+
+
+class _CodePayload:
+    """Unpickling this runs code (touches a file): the converter must refuse it without running it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture(scope="module")
+def converter_inputs(work, model_dir) -> dict[str, Path]:
+    p = {"work": work, "model": model_dir, "run": write_original_run(work / "orig", model_dir)}
+    code, text = run_main(convert_cli, [p["run"], "--seq-len", "16", "--output", work / "converted-ok"])
+    assert code == 0, text  # the fixture itself converts, and to the same weights
+    assert torch.equal(load_pretrained_model(work / "converted-ok").q_head.weight,
+                       load_pretrained_model(model_dir).q_head.weight)
+    (work / "empty-ckpt").write_bytes(b"")
+    (work / "text-ckpt").write_text("not a checkpoint")
+    torch.save({"model": {"w": torch.zeros(1)}, "step": 3}, work / "nested-ckpt")
+    torch.save({"w": _CodePayload(work / "converter-pickle-ran")}, work / "code-ckpt")
+    (work / "bad.yaml").write_text("arch: [unclosed")
+    (work / "noarch.yaml").write_text("lr: 0.0001\nglobal_batch_size: 768\n")
+    (work / "an-output-file").write_text("keep me")
+    (work / "kept-output").mkdir(exist_ok=True)
+    (work / "kept-output" / "earlier.txt").write_text("earlier work")
+    for name, change in (("unknown-variant", dict(name="recursive_reasoning.trm_singlez@TinyRecursiveReasoningModel_ACTV1")),
+                         ("heads", dict(num_heads=3)), ("wide", dict(hidden_size=32))):
+        p[name] = write_original_run(work / f"orig-{name}", model_dir, dict(ORIGINAL_ARCH, **change))
+    # TRM runs: weights of a TRM with a 64-wide puzzle embedding over 4 positions of width 16
+    from modeling_hrm import TRMConfig, TRMForPuzzleSolving
+
+    trm_dir = work / "trm-for-converter"
+    TRMForPuzzleSolving(TRMConfig(**dict(TINY, puzzle_emb_ndim=64, puzzle_emb_len=4))).save_pretrained(trm_dir)
+    trm_arch = dict(ORIGINAL_ARCH, name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", puzzle_emb_ndim=64,
+                    puzzle_emb_len=4)
+    for name, change in (("trm-mlp-t-rope", dict(mlp_t=True, pos_encodings="rope")),
+                         ("trm-puzzle-emb-len", dict(puzzle_emb_len=1))):
+        p[name] = write_original_run(work / f"orig-{name}", trm_dir, dict(trm_arch, **change))
+    return p
+
+
+def _out(p):
+    return ["--seq-len", "16", "--output", p["work"] / "converted"]
+
+
+CONVERTER_CASES = [
+    ("checkpoint-empty", lambda p: ["--checkpoint", p["work"] / "empty-ckpt", "--config", p["run"] / "all_config.yaml",
+                                    *_out(p)], r"is empty"),
+    ("checkpoint-not-torch", lambda p: ["--checkpoint", p["work"] / "text-ckpt", "--config",
+                                        p["run"] / "all_config.yaml", *_out(p)], r"is not a torch checkpoint"),
+    ("checkpoint-nested", lambda p: ["--checkpoint", p["work"] / "nested-ckpt", "--config",
+                                     p["run"] / "all_config.yaml", *_out(p)], r"not a raw state dict"),
+    ("checkpoint-holds-code", lambda p: ["--checkpoint", p["work"] / "code-ckpt", "--config",
+                                         p["run"] / "all_config.yaml", *_out(p)],
+     r"pickled objects other than tensors"),
+    ("checkpoint-missing", lambda p: ["--checkpoint", p["work"] / "no-ckpt", "--config", p["run"] / "all_config.yaml",
+                                      *_out(p)], r"(does not exist|no such file)"),
+    ("config-malformed-yaml", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config", p["work"] / "bad.yaml",
+                                         *_out(p)], r"not valid YAML"),
+    pytest.param("config-without-arch", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config",
+                                                   p["work"] / "noarch.yaml", *_out(p)], r"no `arch`",
+                 marks=pytest.mark.xfail(strict=True, reason="converter reads a YAML without arch fields as a bare "
+                                                             "arch of defaults, then reports every shape")),
+    ("config-missing", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config", p["work"] / "no.yaml",
+                                  *_out(p)], r"does not exist"),
+    ("source-missing", lambda p: [p["work"] / "no-such-run", *_out(p)], r"no such file or folder"),
+    ("source-folder-without-checkpoint", lambda p: [p["model"], *_out(p)], r"has no 'checkpoint' file"),
+    ("source-and-checkpoint", lambda p: [p["run"], "--checkpoint", p["run"] / "checkpoint", *_out(p)], r"not both"),
+    ("nothing-to-convert", lambda p: [*_out(p)], r"nothing to convert"),
+    ("unknown-variant", lambda p: [p["unknown-variant"], *_out(p)], r"not a variant this converter knows"),
+    ("heads-do-not-divide", lambda p: [p["heads"], *_out(p)], r"num_heads"),
+    ("shapes-contradict-config", lambda p: [p["wide"], *_out(p)], r"does not match"),
+    ("trm-mlp-t-with-rope", lambda p: [p["trm-mlp-t-rope"], *_out(p)], r"mlp_t replaces attention"),
+    ("trm-puzzle-emb-len-too-small", lambda p: [p["trm-puzzle-emb-len"], *_out(p)], r"cannot hold a puzzle embedding"),
+    ("seq-len-zero", lambda p: [p["run"], "--seq-len", "0", "--output", p["work"] / "converted"], r"--seq-len must be >= 1"),
+    ("output-is-a-file", lambda p: [p["run"], "--seq-len", "16", "--output", p["work"] / "an-output-file"],
+     r"is an existing file"),
+    ("output-not-empty", lambda p: [p["run"], "--seq-len", "16", "--output", p["work"] / "kept-output"], r"--overwrite"),
+    ("output-parent-missing", lambda p: [p["run"], "--seq-len", "16", "--output", p["work"] / "no-parent" / "out"],
+     r"parent folder .* does not exist"),
+    pytest.param("push-to-hub-malformed-id", lambda p: [p["run"], *_out(p), "--push-to-hub", "bad id!"],
+                 r"(push-to-hub|repo id)",
+                 marks=pytest.mark.xfail(strict=True, reason="converter checks the repo id only when pushing, after "
+                                                             "writing the output (exit 1)")),
+]
+
+
+@pytest.mark.parametrize("name,make_argv,pattern", CONVERTER_CASES,
+                         ids=[getattr(c, "values", c)[0] for c in CONVERTER_CASES])
+def test_converter_bad_input(converter_inputs, name, make_argv, pattern):
+    p = converter_inputs
+    assert_cli_error(convert_cli, make_argv(p), pattern)
+    assert not (p["work"] / "converter-pickle-ran").exists()
+    assert (p["work"] / "an-output-file").read_text() == "keep me"
+    assert (p["work"] / "kept-output" / "earlier.txt").exists()
+    assert not (p["work"] / "converted").exists()
+
+
+def test_converter_hub_id_offline(work, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    text = assert_cli_error(convert_cli, ["nobody-here/HRM-checkpoint-x", "--output", work / "hub-out"],
+                            r"nobody-here/HRM-checkpoint-x")
+    assert re.search(r"(offline|network|HF_HUB_OFFLINE)", text)
