@@ -420,6 +420,8 @@ def test_evaluate_bad_paths_and_mismatches(work, model_dir, dataset_dir, other_m
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert_cli_error(evaluate, ["--model", model_dir, "--dataset", "nobody-here/sudoku-data", *out],
                      r"'nobody-here/sudoku-data' is not a local folder.*HF_HUB_OFFLINE")
+    assert_cli_error(evaluate, ["--model", "nobody-here/hrm-model", "--dataset", dataset_dir, *out],
+                     r"'nobody-here/hrm-model' is not a local folder.*HF_HUB_OFFLINE")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert_cli_error(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--device", "cuda", *out],
                      r"CUDA is not available")
@@ -520,6 +522,57 @@ def test_builders_bad_input(work, model_dir, monkeypatch):
             raise AssertionError(f"case {name}: {err}") from None
         assert sorted(p.name for p in model_dir.iterdir()) == before, f"{name} wrote into the model folder"
     assert not (work / "build-out" / "hrm_dataset.json").exists()
+
+
+@pytest.fixture(scope="module")
+def source_files(work) -> dict[str, Path]:
+    """Source folders a builder converts (CSV, ARC task JSON) that are not what they claim."""
+    p = {"work": work}
+    for name, text in (("csv-wrong-sizes", "source,question,answer,rating\nx,12,34,0\n"),
+                       ("csv-binary", "\x00\x01garbage"), ("csv-no-columns", "a,b\n1,2\n")):
+        p[name] = work / name
+        p[name].mkdir(exist_ok=True)
+        for split in ("train.csv", "test.csv"):
+            (p[name] / split).write_text(text)
+    p["csv-only-train"] = work / "csv-only-train"
+    p["csv-only-train"].mkdir(exist_ok=True)
+    (p["csv-only-train"] / "train.csv").write_text("source,question,answer,rating\nx,12..34..21..43..,1234341221434321,0\n")
+    p["arc-bad-json"] = work / "arc-bad-json"
+    for split, text in (("training", "{bad json"), ("evaluation", "[1, 2, 3]")):
+        (p["arc-bad-json"] / split).mkdir(parents=True, exist_ok=True)
+        (p["arc-bad-json"] / split / "task.json").write_text(text)
+    p["arc-empty"] = work / "arc-empty"
+    p["arc-empty"].mkdir(exist_ok=True)
+    return p
+
+
+SOURCE_CASES = [
+    ("sudoku-csv-wrong-sizes", build_sudoku, lambda p: ["--source", "csv", "--csv-dir", p["csv-wrong-sizes"]],
+     r"train\.csv: no row has a question of 16, 36 or 81 cells"),
+    pytest.param("sudoku-csv-not-csv", build_sudoku, lambda p: ["--source", "csv", "--csv-dir", p["csv-binary"]],
+                 r"csv-binary/train\.csv", marks=pytest.mark.xfail(
+                     strict=True, reason="build_sudoku_dataset: pyarrow's 'CSV parse error' does not name the file")),
+    ("sudoku-csv-no-columns", build_sudoku, lambda p: ["--source", "csv", "--csv-dir", p["csv-no-columns"]],
+     r"missing column\(s\) \['answer', 'question'\]"),
+    ("sudoku-csv-no-test-file", build_sudoku, lambda p: ["--source", "csv", "--csv-dir", p["csv-only-train"]],
+     r"test\.csv not found"),
+    ("maze-csv-no-valid-rows", build_maze, lambda p: ["--source", "csv", "--csv-dir", p["csv-wrong-sizes"]],
+     r"no valid maze rows"),
+    ("maze-csv-not-csv", build_maze, lambda p: ["--source", "csv", "--csv-dir", p["csv-binary"]],
+     r"header must contain question and answer"),
+    ("arc-only-bad-tasks", build_arc, lambda p: ["--arc-dir", p["arc-bad-json"], "--num-aug", "1"], r"empty"),
+    ("arc-empty-folder", build_arc, lambda p: ["--arc-dir", p["arc-empty"], "--num-aug", "1"], r"(no .*tasks|empty)"),
+    ("arc-extra-tasks-missing", build_arc, lambda p: ["--arc-dir", p["arc-empty"], "--extra-tasks",
+                                                      p["work"] / "no-tasks.json"], r"no-tasks\.json: no such file"),
+]
+
+
+@pytest.mark.parametrize("name,build,make_argv,pattern", SOURCE_CASES,
+                         ids=[getattr(c, "values", c)[0] for c in SOURCE_CASES])
+def test_builders_bad_sources(source_files, name, build, make_argv, pattern):
+    out = source_files["work"] / "source-out"
+    assert_cli_error(build, ["--output-dir", out, "--quiet", *make_argv(source_files)], pattern)
+    assert not (out / "hrm_dataset.json").exists()
 
 
 def test_builder_push_without_token_fails_before_building(work, monkeypatch):
@@ -623,10 +676,17 @@ MODEL_CASES = [
     ("solve-wrong-seq-len", "solve", dict(input_ids=torch.ones(1, 36, dtype=torch.long)), r"sequence length 36"),
     ("resize-puzzle-table-zero", "resize_puzzle_embeddings", dict(num_puzzle_identifiers=0),
      r"num_puzzle_identifiers must be >= 1"),
+    pytest.param("solve-max-steps-float", "solve", dict(input_ids=_X, max_steps=2.5), r"max_steps must be an integer",
+                 marks=pytest.mark.xfail(strict=True, reason="solve() truncates a float max_steps silently")),
+    pytest.param("solve-max-steps-string", "solve", dict(input_ids=_X, max_steps="3"), r"max_steps must be an integer",
+                 marks=pytest.mark.xfail(strict=True, reason="solve() accepts max_steps='3'")),
+    pytest.param("resize-puzzle-table-float", "resize_puzzle_embeddings", dict(num_puzzle_identifiers=2.5),
+                 r"num_puzzle_identifiers must be an integer",
+                 marks=pytest.mark.xfail(strict=True, reason="TypeError from inside torch.zeros")),
 ]
 
 
-@pytest.mark.parametrize("name,method,kwargs,pattern", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
+@pytest.mark.parametrize("name,method,kwargs,pattern", MODEL_CASES, ids=[getattr(c, "values", c)[0] for c in MODEL_CASES])
 def test_model_rejects(api_model, name, method, kwargs, pattern):
     fn = api_model if method == "forward" else getattr(api_model, method)
     assert_raises(ValueError, pattern, fn, **kwargs)
