@@ -91,8 +91,9 @@ except ImportError:  # remote code: the copies saved next to the weights
 TASK = "puzzle-solving"
 KINDS = ("sudoku", "maze", "arc")
 ARC_VOCAB_SIZE, ARC_SEQ_LEN, MAZE_VOCAB_SIZE = 12, 900, 6
-# Solvability check of a Sudoku: a short search before the model runs (refutes nearly every unsolvable grid at
-# once), a longer one only when the model's answer is not valid. Nodes of the reference solver (~20 µs each).
+# Solvability of a Sudoku is checked by the reference solver (nodes of ~20 µs) only where it matters: after the
+# model, for an answer that is not valid (a valid answer proves a solution exists, at no cost). `parse_puzzle`
+# (hrm-solve, before loading the model) also runs a short search that refutes nearly every unsolvable grid at once.
 PRECHECK_NODES, POSTCHECK_NODES = 2_000, 200_000
 # The modules of dataset_scripts this file needs, copied into every saved model folder (see the module doc).
 BUNDLED_MODULES = ("formats", "arc", "sudoku")
@@ -161,7 +162,7 @@ def _sudoku_solvable(grid: np.ndarray, max_nodes: int) -> bool | None:
 NO_SUDOKU_SOLUTION = "invalid Sudoku: no valid solution exists (the givens do not clash, but no grid completes them)"
 
 
-def parse_sudoku_puzzle(puzzle) -> Puzzle:
+def parse_sudoku_puzzle(puzzle, precheck: bool = True) -> Puzzle:
     if isinstance(puzzle, str):
         form = "text"
         try:
@@ -178,7 +179,7 @@ def parse_sudoku_puzzle(puzzle) -> Puzzle:
             check_sudoku_grid(grid)
         except (ValueError, TypeError) as err:
             raise PuzzleError(f"invalid Sudoku: {err}") from None
-    solvable = _sudoku_solvable(grid, PRECHECK_NODES)
+    solvable = _sudoku_solvable(grid, PRECHECK_NODES) if precheck else None
     if solvable is False:
         raise PuzzleError(NO_SUDOKU_SOLUTION)
     return Puzzle("sudoku", form, puzzle, grid=grid, solvable=solvable)
@@ -235,12 +236,15 @@ def parse_arc_puzzle(puzzle) -> Puzzle:
     return Puzzle("arc", "task", puzzle, tests=tests)
 
 
-def parse_puzzle(puzzle, kind: str | None = None) -> Puzzle:
-    """Validate a puzzle as a person writes it (see the module doc); `kind` forces the puzzle kind."""
+def parse_puzzle(puzzle, kind: str | None = None, precheck: bool = True) -> Puzzle:
+    """Validate a puzzle as a person writes it (see the module doc); `kind` forces the puzzle kind. `precheck`:
+    also search briefly for a Sudoku solution (an unsolvable grid fails here, before any model runs)."""
     kind = kind or guess_kind(puzzle)
     if kind not in KINDS:
         raise PuzzleError(f"unknown puzzle kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return {"sudoku": parse_sudoku_puzzle, "maze": parse_maze_puzzle, "arc": parse_arc_puzzle}[kind](puzzle)
+    if kind == "sudoku":
+        return parse_sudoku_puzzle(puzzle, precheck)
+    return {"maze": parse_maze_puzzle, "arc": parse_arc_puzzle}[kind](puzzle)
 
 
 def check_model_fits(config, puzzle: Puzzle) -> None:
@@ -368,7 +372,7 @@ class PuzzleSolvingPipeline(Pipeline):
         config = self.model.config
         if kind is None and _is_grid(puzzle) and (config.vocab_size, config.seq_len) == (ARC_VOCAB_SIZE, ARC_SEQ_LEN):
             kind = "arc"  # a bare grid given to an ARC model is a test input, not a Sudoku
-        parsed = parse_puzzle(puzzle, kind)
+        parsed = parse_puzzle(puzzle, kind, precheck=False)  # solvability: checked after the model, if needed
         check_model_fits(config, parsed)
         plan = None
         if parsed.kind == "sudoku":
