@@ -650,6 +650,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN / cached login)")
     parser.add_argument("--quiet", action="store_true", help="only print errors and the summary")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
 
 class Reporter:
@@ -678,16 +679,19 @@ def finish(args: argparse.Namespace, report: Reporter, meta: dict[str, Any]) -> 
 
 
 def run_cli(main: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> int:
-    """Run a builder's ``main`` turning expected failures into a one-line error and exit code."""
+    """Run a builder's ``main`` turning expected failures into a one-line error and exit code
+    (2: bad input, found before any work; 1: a failure while building or uploading; --debug re-raises)."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else [str(a) for a in argv])
     try:
         main(argv)
-    except HubUploadError as exc:  # the build succeeded, the upload failed: a failure during work
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 0
     except (ValueError, FileNotFoundError) as exc:
+        if debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # disk full, permission denied while writing: a failure during work
+    except (HubUploadError, OSError) as exc:  # upload refused, disk full, permission denied: failure during work
+        if debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0

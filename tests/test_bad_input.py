@@ -390,6 +390,8 @@ EVALUATE_CASES = [
     ("unknown-split", ["--split", "validation"], r"has no split 'validation'; it has test, train"),
     ("device-bogus", ["--device", "gpu"], r"unknown device 'gpu'"),
     ("unknown-option", ["--epochs", "3"], r"unrecognized arguments: --epochs"),
+    ("num-candidates-zero", ["--num-candidates", "0,2"], r"--num-candidates must hold positive integers"),
+    ("candidate-noise-nan", ["--candidate-noise", "nan"], r"--candidate-noise must be a finite number"),
 ]
 
 
@@ -907,3 +909,30 @@ def test_converter_hub_id_offline(work, monkeypatch):
     text = assert_cli_error(convert_cli, ["nobody-here/HRM-checkpoint-x", "--output", work / "hub-out"],
                             r"nobody-here/HRM-checkpoint-x")
     assert re.search(r"(offline|network|HF_HUB_OFFLINE)", text)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The real entry points, as a user runs them: one line and exit 2; --debug shows the traceback
+# ---------------------------------------------------------------------------------------------------------
+def test_entry_points_in_a_subprocess(work, model_dir):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    file = work / "a-file"
+    file.write_text("x")
+    runs = [  # (argv, --debug?, pattern)
+        ([sys.executable, "-m", "training.hrm_evaluate", "--model", model_dir, "--dataset", work / "nothing-here"],
+         False, r"^hrm-evaluate: error: dataset folder not found"),
+        ([sys.executable, "dataset_scripts/build_maze_dataset.py", "--output-dir", file, "--debug"],
+         True, r"ValueError: --output-dir .* is a file"),
+    ]
+    for argv, debug, pattern in runs:
+        r = subprocess.run([str(a) for a in argv], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == (1 if debug else 2), r.stderr
+        assert ("Traceback" in r.stderr) == debug, r.stderr
+        assert re.search(pattern, r.stderr, re.M), r.stderr
+        if not debug:
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr

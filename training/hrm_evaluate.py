@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate-noise", type=float, default=1.0,
                    help="std of the Gaussian noise on the initial states of candidates 1..K-1 (default 1.0)")
     p.add_argument("--candidate-seed", type=int, default=0, help="seed of the candidates' noise (default 0)")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return p
 
 
@@ -376,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         if not len(arrays["inputs"]):
             raise ValueError(f"split {args.split!r} of {args.dataset} has no rows")
     except (ValueError, OSError, KeyError) as err:
+        if args.debug:
+            raise
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"hrm-evaluate: error: {text}", file=sys.stderr)
         return 2
@@ -389,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                                       if args.num_candidates else None,
                                       candidate_noise=args.candidate_noise, candidate_seed=args.candidate_seed)
     except (ValueError, OSError, RuntimeError) as err:  # e.g. out of memory, disk full: a failure during work
+        if args.debug:
+            raise
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"hrm-evaluate: error while evaluating: {text}", file=sys.stderr)
         return 1
