@@ -123,3 +123,14 @@ def test_dataset_citation_by_source():
     assert all(key in arc for key in ("chollet2019measure", "chollet2025arcagi2", "moskvichev2023conceptarc"))
     sudoku = dataset_citation({"task": "sudoku", "source": "csv", "source_detail": "data/sudoku-extreme"})
     assert "data/sudoku-extreme" in sudoku and "Sudoku-Extreme" in sudoku and "wang2025hrm" in sudoku
+
+
+def test_a_folder_to_push_must_carry_the_code_its_config_names(tmp_path):
+    from training.hub import check_model_folder
+
+    hrm(vocab_size=6, seq_len=16).save_pretrained(tmp_path)
+    (tmp_path / "README.md").write_text("card")
+    check_model_folder(tmp_path)
+    (tmp_path / "pipeline_puzzle_solving.py").unlink()
+    with pytest.raises(ValueError, match="missing pipeline_puzzle_solving.py"):
+        check_model_folder(tmp_path)

@@ -266,6 +266,14 @@ def check_model_folder(folder: str | os.PathLike) -> None:
     missing = [name for name in ("config.json", "README.md") if not (folder / name).is_file()]
     if not list(folder.glob("*.safetensors")):
         missing.append("*.safetensors")
+    if (folder / "config.json").is_file():  # remote code: every file the config's auto_map / pipeline names
+        import json
+
+        config = json.loads((folder / "config.json").read_text())
+        refs = list((config.get("auto_map") or {}).values()) + [
+            task.get("impl", "") for task in (config.get("custom_pipelines") or {}).values()]
+        missing += sorted({f"{ref.split('.')[0]}.py" for ref in refs if isinstance(ref, str) and "." in ref
+                           and not (folder / f"{ref.split('.')[0]}.py").is_file()})
     if missing:
         raise ValueError(f"model folder {folder} is incomplete, missing {', '.join(missing)}")
 
