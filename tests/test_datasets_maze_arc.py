@@ -103,14 +103,15 @@ def arc_dir(tmp_path):
 
 def test_build_arc_original_mode_versions_invert_exactly(arc_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    meta = build_arc(["--output-dir", str(out), "--arc-dir", str(arc_dir), "--num-aug", "100", "--seed", "1"])
+    meta = build_arc(["--output-dir", str(out), "--arc-dir", str(arc_dir), "--num-aug", "99", "--seed", "1"])
     err = capsys.readouterr().err
     for tid, what in (("ragged", "ragged"), ("colour", "colour out of range"), ("huge", "larger than 30x30"),
                       ("nooutput", "no 'output'"), ("broken", "invalid JSON")):
         assert f"task {tid}" in err and what in err, (tid, what, err)
-    assert "skipped 5 malformed task(s)" in err
+    assert "skipped 5 malformed or conflicting task(s)" in err
     assert meta["task"] == "arc" and meta["vocab_size"] == 12 and meta["seq_len"] == 900
     assert meta["evaluation_task_ids"] == ["e0", "e1", "mono"] and meta["training_task_ids"] == ["t0", "t1", "t2"]
+    # --num-aug 99: the original + 99 augmentations, as the original HRM
     assert meta["versions_per_task"]["max"] == 100 and meta["versions_per_task"]["min"] <= 72  # mono: few
     names = meta["puzzle_identifier_names"]
     assert names[0] == "<blank>" and meta["num_puzzle_identifiers"] == len(names)
@@ -154,7 +155,7 @@ def test_build_arc_heldout_mode_and_leak(arc_dir, tmp_path, capsys):
     t["train"].append(leak)
     (arc_dir / "training" / "t0.json").write_text(json.dumps(t))
     out = tmp_path / "held"
-    meta = build_arc(["--output-dir", str(out), "--arc-dir", str(arc_dir), "--num-aug", "5",
+    meta = build_arc(["--output-dir", str(out), "--arc-dir", str(arc_dir), "--num-aug", "4",
                       "--split-mode", "heldout", "--no-translation"])
     err = capsys.readouterr().err
     assert "dropped training task t0 train pair 2" in err

@@ -17,6 +17,7 @@ permutations, so position = step × global batch and a resumed run sees exactly 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import hashlib
 import json
@@ -242,57 +243,147 @@ def batch_layout(t: dict, num_processes: int) -> tuple[int, int]:
 # Data: a seeded, resumable stream of global batches
 # ---------------------------------------------------------------------------------------------------------------
 class BatchStream:
-    """The training data as an endless stream: epoch e is a permutation drawn from a generator seeded by
-    (seed, e); global batch k is stream positions [k·B, (k+1)·B), so a batch never depends on the world size
-    and resuming at step k needs nothing but k.
+    """The training data as an endless stream: epoch e is drawn from a generator seeded by (seed, e); global batch
+    k is stream positions [k·B, (k+1)·B), so a batch never depends on the world size and resuming at step k needs
+    nothing but k.
 
-    With `sampling="groups"` (the original's sampler) an epoch visits every group (original puzzle) once in random
-    order and takes one random row (augmentation) of it; with `"rows"` it visits every row once.
+    `sampling="groups"` is the original's sampler: an epoch visits every group (an original puzzle; an ARC task) once
+    in random order, picks one random *puzzle* of it and takes all the puzzle's rows, in random order. A puzzle is
+    the rows of one group that share a non-blank puzzle id (an ARC task version: its demo pairs); a row with the
+    blank id 0 is a puzzle of its own (one Sudoku / maze augmentation), so there the epoch is one row per group.
+    `"rows"` visits every row once. With groups, an epoch's length is the sum of the chosen puzzles' sizes.
+
+    As the original counts steps, `rows_per_epoch` is groups × the mean number of rows per puzzle, and
+    `steps_for_epochs(e)` = int(e · rows_per_epoch / B). Unlike the original, a puzzle that does not fit the end
+    of a batch continues in the next one (the original drops its remaining rows), and epochs follow each other
+    without dropping a last partial batch.
     """
 
     def __init__(self, group_id: np.ndarray | None, num_rows: int, global_batch_size: int, seed: int,
-                 sampling: str = "groups"):
+                 sampling: str = "groups", puzzle_identifiers: np.ndarray | None = None):
         self.global_batch_size = global_batch_size
         self.seed = seed
         self.num_rows = num_rows
         self.groups = None
         if sampling == "groups" and group_id is not None:
-            order = np.argsort(group_id, kind="stable")
-            _, starts, sizes = np.unique(group_id[order], return_index=True, return_counts=True)
-            if len(sizes) < num_rows:  # otherwise every row is its own group: same as "rows"
-                self.groups = (order, torch.as_tensor(starts), torch.as_tensor(sizes))
-        self.units = num_rows if self.groups is None else len(self.groups[1])
+            group_id = np.asarray(group_id)
+            ids = np.zeros(num_rows, np.int64) if puzzle_identifiers is None else np.asarray(puzzle_identifiers)
+            # Puzzle key: the puzzle id, or a key of its own for each blank-id row.
+            key = np.where(ids != 0, ids.astype(np.int64), -1 - np.arange(num_rows, dtype=np.int64))
+            order = np.lexsort((key, group_id))  # rows by group, then puzzle
+            g_sorted, k_sorted = group_id[order], key[order]
+            new_puzzle = np.ones(num_rows, bool)
+            new_puzzle[1:] = (g_sorted[1:] != g_sorted[:-1]) | (k_sorted[1:] != k_sorted[:-1])
+            puzzle_start = np.flatnonzero(new_puzzle)
+            puzzle_size = np.diff(np.append(puzzle_start, num_rows))
+            puzzle_group = g_sorted[puzzle_start]
+            new_group = np.ones(len(puzzle_start), bool)
+            new_group[1:] = puzzle_group[1:] != puzzle_group[:-1]
+            group_first = np.flatnonzero(new_group)  # first puzzle of each group
+            group_puzzles = np.diff(np.append(group_first, len(puzzle_start)))
+            if len(group_first) < num_rows:  # otherwise every row is its own group: same as "rows"
+                self.groups = (order, puzzle_start, puzzle_size, torch.as_tensor(group_first),
+                               torch.as_tensor(group_puzzles))
+                self.num_puzzles = len(puzzle_start)
+        self.units = num_rows if self.groups is None else len(self.groups[3])
+        if self.groups is None:
+            self.num_puzzles = num_rows
+        # The original's estimate of rows per epoch: total_groups × mean_puzzle_examples.
+        self.mean_puzzle_examples = num_rows / self.num_puzzles
+        self.rows_per_epoch = self.units * self.mean_puzzle_examples
+        self._epoch_starts = [0]  # stream position where each epoch begins (extended lazily)
         self._cache: dict[int, np.ndarray] = {}
+
+    def steps_for_epochs(self, epochs: float) -> int:
+        """Optimizer steps for `epochs` passes, counted as the original: int(epochs × groups × mean rows per
+        puzzle / global batch), at least 1."""
+        return max(1, int(epochs * self.rows_per_epoch / self.global_batch_size))
+
+    def _draw(self, epoch: int, rows: bool):
+        """Epoch `epoch`: its length, and (with `rows`) its row indices."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        perm = torch.randperm(self.units, generator=generator)
+        if self.groups is None:
+            return self.num_rows, (perm.numpy() if rows else None)
+        order, puzzle_start, puzzle_size, group_first, group_puzzles = self.groups
+        pick = (torch.rand(self.units, generator=generator, dtype=torch.float64) * group_puzzles[perm]).long()
+        puzzles = (group_first[perm] + pick.clamp_max(group_puzzles[perm] - 1)).numpy()
+        sizes = puzzle_size[puzzles]
+        total = int(sizes.sum())
+        if not rows:
+            return total, None
+        # Rows of the chosen puzzles, puzzle after puzzle, each puzzle's rows in random order (as the original's
+        # choice without replacement).
+        owner = np.repeat(np.arange(len(puzzles)), sizes)
+        within = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        shuffle = torch.rand(total, generator=generator, dtype=torch.float64).numpy()
+        sorted_pos = np.lexsort((shuffle, owner))
+        positions = np.repeat(puzzle_start[puzzles], sizes) + within
+        return total, order[positions[sorted_pos]]
 
     def epoch_rows(self, epoch: int) -> np.ndarray:
         if epoch not in self._cache:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            perm = torch.randperm(self.units, generator=generator)
-            if self.groups is None:
-                rows = perm.numpy()
-            else:
-                order, starts, sizes = self.groups
-                pick = (torch.rand(self.units, generator=generator, dtype=torch.float64) * sizes[perm]).long()
-                rows = order[(starts[perm] + pick.clamp_max(sizes[perm] - 1)).numpy()]
-            self._cache = {epoch - 1: self._cache.get(epoch - 1), epoch: rows} if epoch - 1 in self._cache else {
+            rows = self._draw(epoch, rows=True)[1]
+            self._cache = {epoch - 1: self._cache[epoch - 1], epoch: rows} if epoch - 1 in self._cache else {
                 epoch: rows}
         return self._cache[epoch]
 
+    def epoch_start(self, epoch: int) -> int:
+        """Stream position of the first row of `epoch`."""
+        if self.groups is None:
+            return epoch * self.num_rows
+        while len(self._epoch_starts) <= epoch:
+            e = len(self._epoch_starts) - 1
+            self._epoch_starts.append(self._epoch_starts[-1] + self._draw(e, rows=False)[0])
+        return self._epoch_starts[epoch]
+
+    def _epoch_of(self, position: int) -> int:
+        if self.groups is None:
+            return position // self.num_rows
+        while self.epoch_start(len(self._epoch_starts) - 1) <= position:
+            self.epoch_start(len(self._epoch_starts))
+        return bisect.bisect_right(self._epoch_starts, position) - 1
+
     def epoch_at(self, step: int) -> float:
-        """Epochs of data consumed after `step` optimizer steps."""
-        return step * self.global_batch_size / self.units
+        """Epochs of data consumed after `step` optimizer steps (by the original's count, rows / rows_per_epoch)."""
+        return step * self.global_batch_size / self.rows_per_epoch
 
     def global_batch(self, step: int) -> np.ndarray:
         """Row indices of the global batch consumed by optimizer step `step` (0-based)."""
         position, rows = step * self.global_batch_size, []
         needed = self.global_batch_size
         while needed:
-            epoch, offset = divmod(position, self.units)
+            epoch = self._epoch_of(position)
+            offset = position - self.epoch_start(epoch)
             take = self.epoch_rows(epoch)[offset:offset + needed]
             rows.append(take)
             position += len(take)
             needed -= len(take)
         return np.concatenate(rows)
+
+
+def plan_steps(dataset: str, t, global_batch: int) -> dict:
+    """The step count of a run without loading the token columns: what `--dry_run` prints.
+
+    `t` holds the training values (`epochs`, `max_steps`, `sampling`, `seed`, `eval_steps`)."""
+    import datasets
+
+    from dataset_scripts.common import load_hrm_dataset
+
+    datasets.disable_progress_bars()
+    get = t.get if isinstance(t, dict) else lambda key: getattr(t, key)
+    train_ds, meta = load_hrm_dataset(dataset, "train")
+    cols = [c for c in ("group_id", "puzzle_identifiers") if c in train_ds.column_names]
+    table = train_ds.select_columns(cols).with_format("numpy")
+    arrays = {c: np.asarray(table[c]) for c in cols}
+    stream = BatchStream(arrays.get("group_id"), len(train_ds), global_batch, get("seed"), get("sampling"),
+                         puzzle_identifiers=arrays.get("puzzle_identifiers"))
+    max_steps = get("max_steps") or stream.steps_for_epochs(get("epochs"))
+    return {"dataset": dataset, "train_rows": len(train_ds), "groups": stream.units, "puzzles": stream.num_puzzles,
+            "mean_puzzle_examples": stream.mean_puzzle_examples, "global_batch_size": global_batch,
+            "steps_per_epoch": stream.rows_per_epoch / global_batch, "epochs": get("epochs"),
+            "max_steps": max_steps, "eval_steps": get("eval_steps"),
+            "evaluations": max_steps // get("eval_steps") if get("eval_steps") else 0}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -467,8 +558,9 @@ def train(config: dict) -> dict:
     num_rows = len(train_arrays["inputs"])
     if num_rows < global_batch:
         raise ValueError(f"the train split has {num_rows} rows, fewer than the global batch {global_batch}")
-    stream = BatchStream(train_arrays.get("group_id"), num_rows, global_batch, t["seed"], t["sampling"])
-    max_steps = t["max_steps"] or math.ceil(t["epochs"] * stream.units / global_batch)
+    stream = BatchStream(train_arrays.get("group_id"), num_rows, global_batch, t["seed"], t["sampling"],
+                         puzzle_identifiers=train_arrays.get("puzzle_identifiers"))
+    max_steps = t["max_steps"] or stream.steps_for_epochs(t["epochs"])
     if test_arrays is not None:
         test_arrays = subsample(test_arrays, t["eval_max_examples"], t["seed"])
 
