@@ -354,3 +354,32 @@ def test_hrm_evaluate_command_end_to_end(tmp_path, capsys):
     code = main(["--model", str(other), "--dataset", str(folder), "--output-dir", str(out_dir)])
     _, err = capsys.readouterr()
     assert code == 2 and err.startswith("hrm-evaluate: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_load_by_hub_id_from_the_layout_push_metric_uploads(tmp_path):
+    """`evaluate.load("owner/name")` reads `spaces/owner/name/resolve/<rev>/name.py`: serve the folder layout that
+    `push_metric` uploads from a local HTTP server (HF_ENDPOINT) and load the metric through it."""
+    import shutil
+    import subprocess
+    import sys
+
+    from training.metrics import metric_path
+
+    space = tmp_path / "hub" / "spaces" / "someone" / "hrm-puzzle-accuracy" / "resolve" / "main"
+    space.mkdir(parents=True)
+    shutil.copy(f"{metric_path('puzzle_accuracy')}/puzzle_accuracy.py", space / "hrm-puzzle-accuracy.py")
+    script = f"""
+import functools, http.server, os, threading
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory={str(tmp_path / 'hub')!r})
+handler.log_message = lambda *args: None
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{{server.server_address[1]}}"  # read when evaluate is imported
+import evaluate
+metric = evaluate.load("someone/hrm-puzzle-accuracy", cache_dir={str(tmp_path / 'cache')!r})
+print("RESULT", metric.compute(predictions=[[2, 3], [2, 4]], references=[[2, 3], [2, 3]], steps=[1, 2],
+                               q_halt_logits=[3.0, 1.0])["exact_accuracy"])
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={k: v for k, v in __import__("os").environ.items() if not k.startswith("HF_")})
+    assert "RESULT 0.5" in run.stdout, run.stderr[-2000:]
