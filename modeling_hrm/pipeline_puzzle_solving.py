@@ -19,7 +19,8 @@ Inputs (the kind is read from the input; `kind=` forces it):
 - Maze: text, one line per row, `#` wall, space open, `S` start, `G` goal. The answer is the same text with the
   predicted path marked `o`.
 - ARC: a task (dict or JSON text: {"train": [...], "test": [{"input": grid}, ...]}), or a bare grid for a model
-  trained on ARC. Each test input is solved in 8 dihedral versions that vote (as the original evaluator);
+  trained on ARC.
+- A `Path` (or the name of an existing file) stands for the text in it: `solver("task.json")`. Each test input is solved in 8 dihedral versions that vote (as the original evaluator);
   `answer` holds one output grid per test input, `attempts` the two best-ranked ones.
 
 Each result is a dict: `kind`, `answer`, `valid` (Sudoku: a complete rule-abiding grid that keeps every clue;
@@ -236,9 +237,22 @@ def parse_arc_puzzle(puzzle) -> Puzzle:
     return Puzzle("arc", "task", puzzle, tests=tests)
 
 
+def read_if_file(puzzle):
+    """The text of a file when `puzzle` is a `Path` or names an existing file (a task.json, a maze.txt)."""
+    if isinstance(puzzle, Path) or (isinstance(puzzle, str) and "\n" not in puzzle and len(puzzle) < 4096
+                                    and not puzzle.lstrip().startswith("{") and Path(puzzle).is_file()):
+        try:
+            return Path(puzzle).read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise PuzzleError(f"cannot read the puzzle file {str(puzzle)!r}: {err}") from None
+    return puzzle
+
+
 def parse_puzzle(puzzle, kind: str | None = None, precheck: bool = True) -> Puzzle:
-    """Validate a puzzle as a person writes it (see the module doc); `kind` forces the puzzle kind. `precheck`:
-    also search briefly for a Sudoku solution (an unsolvable grid fails here, before any model runs)."""
+    """Validate a puzzle as a person writes it (see the module doc), or the file holding it; `kind` forces the
+    puzzle kind. `precheck`: also search briefly for a Sudoku solution (an unsolvable grid fails here, before any
+    model runs)."""
+    puzzle = read_if_file(puzzle)
     kind = kind or guess_kind(puzzle)
     if kind not in KINDS:
         raise PuzzleError(f"unknown puzzle kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -370,6 +384,7 @@ class PuzzleSolvingPipeline(Pipeline):
     # -- one puzzle → model rows ----------------------------------------------------------------------------
     def preprocess(self, puzzle, kind=None, puzzle_id=0, augment=True, arc_versions=None):
         config = self.model.config
+        puzzle = read_if_file(puzzle)
         if kind is None and _is_grid(puzzle) and (config.vocab_size, config.seq_len) == (ARC_VOCAB_SIZE, ARC_SEQ_LEN):
             kind = "arc"  # a bare grid given to an ARC model is a test input, not a Sudoku
         parsed = parse_puzzle(puzzle, kind, precheck=False)  # solvability: checked after the model, if needed

@@ -213,13 +213,17 @@ def test_maze_text_in_text_out_for_trm(tmp_path):
             solve(bad)
 
 
-def test_arc_task_votes_and_answers_grids():
+def test_arc_task_votes_and_answers_grids(tmp_path):
     model = tiny(vocab_size=12, seq_len=900, num_puzzle_identifiers=2, halt_max_steps=2)
     solve = pipeline("puzzle-solving", model=model, device="cpu")
     result = solve(json.dumps(ARC_TASK))
     assert result["kind"] == "arc" and len(result["answer"]) == 2 and len(result["attempts"]) == 2
     assert result["correct"][1] is None and isinstance(result["correct"][0], bool)
     assert all(isinstance(a, list) for a in result["answer"]) and len(result["steps"]) == 2
+    task_file = tmp_path / "task.json"
+    task_file.write_text(json.dumps(ARC_TASK))
+    from_file = solve([str(task_file), task_file], max_steps=1, early_exit=False)
+    assert from_file[0]["answer"] == from_file[1]["answer"] == solve(ARC_TASK, max_steps=1, early_exit=False)["answer"]
     bare = solve([[0, 3], [4, 5]])  # a bare grid to an ARC model: one test input
     assert isinstance(bare["answer"], list) and isinstance(bare["steps"], int)
     with pytest.raises(PuzzleError, match="test pair 0 input: ragged grid"):
