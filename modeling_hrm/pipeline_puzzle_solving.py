@@ -408,8 +408,13 @@ class PuzzleSolvingPipeline(Pipeline):
     # -- model rows → predictions ---------------------------------------------------------------------------
     def _forward(self, model_inputs, max_steps=None, early_exit=True, return_trace=False, num_candidates=1):
         search = {"num_candidates": num_candidates} if num_candidates > 1 else {}
-        res = self.model.solve(model_inputs["input_ids"], puzzle_identifiers=model_inputs["puzzle_identifiers"],
-                               max_steps=max_steps, early_exit=early_exit, return_trace=return_trace, **search)
+        was_training = self.model.training
+        self.model.eval()  # a model handed over mid-training: in training mode halting explores
+        try:
+            res = self.model.solve(model_inputs["input_ids"], puzzle_identifiers=model_inputs["puzzle_identifiers"],
+                                   max_steps=max_steps, early_exit=early_exit, return_trace=return_trace, **search)
+        finally:
+            self.model.train(was_training)
         out = {key: model_inputs[key] for key in model_inputs if key not in ("input_ids", "puzzle_identifiers")}
         if search:  # every candidate, rows first: (rows, K, seq_len) and (rows, K)
             out.update(predictions=res.candidate_predictions.transpose(0, 1), steps=res.candidate_steps.t(),
