@@ -207,6 +207,11 @@ def check_weights_match_config(folder: Path, model_cls, config) -> None:
             raise ModelLoadError(
                 f"{folder}: the weights do not match config.json: tensor {name!r} has shape {list(found[name][1])} "
                 f"in the weights but {list(shape)} by the config (were the weights saved with another config?)")
+    for names, what in ((sorted(set(expected) - set(found)), "lack"), (sorted(set(found) - set(expected)),
+                                                                        "have unexpected")):
+        if names:
+            raise ModelLoadError(f"the weights in {folder} do not match config.json: they {what} {len(names)} "
+                                 f"tensor(s), first {names[0]!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------
