@@ -257,8 +257,11 @@ def test_sharded_evaluation_reassembles_every_row_once():
     rank1 = _TwoRankAccelerator(1, recorded=rank0.calls)
     both = run_solve(model, arrays, batch_size=4, max_steps=3, early_exit=True, accelerator=rank1)
     assert rank1.calls[0].tolist() == [1, 3, 5, 7, 9, 9]  # rank 1's shard, padded by repeating its last row
-    for key in single:
-        np.testing.assert_array_equal(both[key], single[key], err_msg=key)
+    for key in single:  # the same rows in the same order; logits agree to float rounding (other batch shapes)
+        if np.issubdtype(single[key].dtype, np.floating):
+            np.testing.assert_allclose(both[key], single[key], rtol=0, atol=1e-5, err_msg=key)
+        else:
+            np.testing.assert_array_equal(both[key], single[key], err_msg=key)
 
 
 def test_arc_scores_invert_versions_then_vote():
