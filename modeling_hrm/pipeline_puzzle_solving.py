@@ -64,7 +64,6 @@ Where this package is installed (`import modeling_hrm`), its registered pipeline
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 from dataclasses import dataclass, field
