@@ -1,6 +1,8 @@
-"""Training benchmarks: throughput / MFU of the real training loop, and peak memory vs. H_cycles × L_cycles.
+"""Training benchmarks: throughput / MFU of the real training loop, the loop's overhead over the model-only step,
+and peak memory vs. H_cycles × L_cycles.
 
     python benchmarks/bench_training.py throughput --config training/configs/sudoku_cpu.yaml --dataset data/sudoku6
+    python benchmarks/bench_training.py overhead --config training/configs/sudoku_cpu.yaml --dataset data/sudoku4
     python benchmarks/bench_training.py memory --config training/configs/sudoku_cpu.yaml --dataset data/sudoku6 \
         --cycles 2x2 8x8 --batch-size 32
 
@@ -11,6 +13,13 @@ in a forward pass — the no-grad cycles, the one-step-gradient L and H steps, a
 training runs for the Q-continue target — plus 2× that again for the backward of the applications that carry
 gradient. MFU = achieved FLOP/s ÷ this machine's dense fp32 matmul rate, measured in the same process before and
 after the run (median), so contention from other processes hits both alike.
+
+`overhead` compares, in one process and interleaved in rounds, the step time of `train()` (between its logging
+calls, after a warm-up window) with the model-only step, both in CPU time of the process (one thread: the work
+done, which contention from other processes on a shared machine does not change; wall clock is printed too).
+The model-only step is the same model, batch size and optimizers on one fixed batch with the ACT carry passed
+along: forward, backward, Adam-atan2 step and the puzzle-embedding sign-SGD, nothing else. Overhead = loop step / model-only step − 1:
+the data stream, carry bookkeeping, metric reduction, LR schedule, Accelerate wrappers, progress and logging.
 
 `memory` trains a few steps in a fresh subprocess per cycle setting and reports peak memory above the
 post-setup baseline (CPU: peak RSS; CUDA: max_memory_allocated). With the one-step gradient only one L and one
@@ -66,23 +75,29 @@ def append_result(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
+def _train_argv(args, out: str, steps: int, logging_steps: int | None) -> list[str]:
+    argv = ["--config", args.config, "--dataset", args.dataset, "--output_dir", out, "--max_steps", str(steps),
+            "--report_to", "none", "--disable_tqdm", "--eval_max_examples", "64", "--save_steps", "100000",
+            "--eval_steps", "100000"]
+    if logging_steps:
+        argv += ["--logging_steps", str(logging_steps)]
+    if args.batch_size:
+        argv += ["--global_batch_size", str(args.batch_size)]
+    return argv + sum((["--set", s] for s in args.set), [])
+
+
 def throughput(args) -> None:
-    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
-    from training.train import load_config, train
+    from training.train import check_arguments, parse_arguments, train
 
     rate_before = matmul_rate()
     with tempfile.TemporaryDirectory() as out:
-        argv = ["--config", args.config, "--dataset", args.dataset, "--output_dir", out, "--max_steps",
-                str(args.warmup + args.steps), "--logging_steps", "1", "--report_to", "none", "--disable_tqdm",
-                "--eval_max_examples", "64", "--save_steps", "100000"]
-        if args.batch_size:
-            argv += ["--global_batch_size", str(args.batch_size)]
-        config = load_config(argv + sum((["--set", s] for s in args.set), []))
-        summary = train(config)
+        run = parse_arguments(_train_argv(args, out, args.warmup + args.steps, 1))
+        plan = check_arguments(run)
+        summary = train(run, plan)
         records = [json.loads(line) for line in open(Path(out) / "metrics.jsonl")]
     rate_after = matmul_rate()
     steps_per_s = [r["train/steps_per_second"] for r in records if "train/steps_per_second" in r][args.warmup:]
-    model_cfg = HRMConfig(**config["model_config"])
+    model_cfg = plan.model_config
     batch = summary["global_batch_size"]
     flops = step_flops(model_cfg, batch)
     median_steps = statistics.median(steps_per_s)
@@ -93,25 +108,107 @@ def throughput(args) -> None:
         "steps_per_second": round(median_steps, 4), "examples_per_second": round(median_steps * batch, 1),
         "gflop_per_step": round(flops / 1e9, 2), "achieved_gflops": round(median_steps * flops / 1e9, 2),
         "matmul_gflops": round(peak / 1e9, 2), "mfu": round(median_steps * flops / peak, 4),
-        "parameters": sum(p.numel() for p in HRMForPuzzleSolving(model_cfg).parameters()), "final_train_loss": [r["train/loss"] for r in records if "train/loss" in r][-1],
+        "model_type": model_cfg.model_type,
+        "parameters": sum(p.numel() for p in plan.model_class(model_cfg).parameters()), "final_train_loss": [r["train/loss"] for r in records if "train/loss" in r][-1],
+        "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def model_only_seconds(plan, arrays: dict, steps: int, warmup: int, lr: float, clock=time.process_time) -> float:
+    """Mean seconds (by `clock`) of one model-only training step (see module docstring) over `steps` steps."""
+    from training.optim import AdamATan2, sign_sgd_puzzle_embedding_step
+
+    torch.manual_seed(0)
+    model = plan.model_class(plan.model_config).train()
+    optimizer = AdamATan2(model.parameters(), lr=lr, weight_decay=0.1)
+    rows = slice(0, plan.micro_batch)
+    x = torch.as_tensor(arrays["inputs"][rows]).long()
+    y = torch.as_tensor(arrays["labels"][rows]).long()
+    y = torch.where(y == 0, -100, y)
+    pid = torch.as_tensor(arrays["puzzle_identifiers"][rows]).long()
+    table, carry, times = model.puzzle_embedding, None, []
+    for i in range(warmup + steps):
+        start = clock()
+        out = model(x, puzzle_identifiers=pid, labels=y, carry=carry)
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if table is not None and table.local_weight is not None:
+            sign_sgd_puzzle_embedding_step(table.weight, table.local_ids, table.local_weight.grad, 1e-2, 0.1)
+            table.local_weight = None
+        carry = out.carry
+        if i >= warmup:
+            times.append(clock() - start)
+    return statistics.mean(times)
+
+
+def overhead(args) -> None:
+    from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+    from training.train import check_arguments, parse_arguments, train
+
+    with tempfile.TemporaryDirectory() as out:
+        run = parse_arguments(_train_argv(args, out, args.steps, None))
+        logging_steps = run.training.logging_steps
+        plan = check_arguments(run)
+    if plan.num_processes != 1:
+        raise SystemExit("overhead: run it as one process")
+    ds, _ = load_hrm_dataset(args.dataset, "train")
+    arrays = dataset_arrays(ds)
+    # The loop's windows are delimited by its logging calls (`MetricWindow.read`, every `logging_steps` steps;
+    # evaluation and saving are beyond the run), timed by CPU time of this process (what contention from other
+    # processes does not change; one thread) and by wall clock.
+    import training.train as train_module
+
+    marks: list[tuple[float, float]] = []
+    read = train_module.MetricWindow.read
+
+    def timed_read(self, accelerator):
+        result = read(self, accelerator)
+        marks.append((time.process_time(), time.perf_counter()))
+        return result
+
+    train_module.MetricWindow.read = timed_read
+    windows = max(2, args.steps // logging_steps)
+    rounds = []
+    for _ in range(args.rounds):
+        model_cpu = model_only_seconds(plan, arrays, args.steps, args.warmup, run.training.learning_rate)
+        model_wall = model_only_seconds(plan, arrays, args.steps // 4, args.warmup, run.training.learning_rate,
+                                        clock=time.perf_counter)
+        marks.clear()
+        with tempfile.TemporaryDirectory() as out:
+            train(parse_arguments(_train_argv(args, out, logging_steps * (windows + 1), None)))
+        (cpu0, wall0), (cpu1, wall1) = marks[0], marks[-1]  # the first window is the warm-up
+        loop_cpu, loop_wall = (cpu1 - cpu0) / (windows * logging_steps), (wall1 - wall0) / (windows * logging_steps)
+        rounds.append({"model_only_cpu_ms": round(1e3 * model_cpu, 3), "loop_cpu_ms": round(1e3 * loop_cpu, 3),
+                       "overhead": round(loop_cpu / model_cpu - 1, 4), "model_only_wall_ms": round(1e3 * model_wall, 3),
+                       "loop_wall_ms": round(1e3 * loop_wall, 3)})
+        print(json.dumps(rounds[-1]), flush=True)
+    train_module.MetricWindow.read = read
+    append_result({
+        "bench": "training_loop_overhead", "config": args.config, "dataset": args.dataset, "set": args.set,
+        "model_type": plan.model_config.model_type, "global_batch_size": plan.global_batch,
+        "logging_steps": logging_steps, "threads": torch.get_num_threads(), "steps_per_round": args.steps,
+        "rounds": rounds, "median_overhead": statistics.median(r["overhead"] for r in rounds),
+        "median_model_only_cpu_ms": statistics.median(r["model_only_cpu_ms"] for r in rounds),
+        "median_loop_cpu_ms": statistics.median(r["loop_cpu_ms"] for r in rounds),
+        "command": " ".join(["python", "benchmarks/bench_training.py", *sys.argv[1:]]),
         "time": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 def memory_child(args) -> None:
     """In a fresh process: set up model + optimizer, then train `steps` steps; print peak memory above baseline."""
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
-    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
     from training.optim import AdamATan2
-    from training.train import load_config
+    from training.train import check_arguments, parse_arguments
 
     h, l = (int(v) for v in args.cycle.split("x"))
-    config = load_config(["--config", args.config, "--dataset", args.dataset, "--output_dir", "unused",
-                          "--set", f"model.H_cycles={h}", "--set", f"model.L_cycles={l}"])
+    with tempfile.TemporaryDirectory() as out:
+        plan = check_arguments(parse_arguments(["--config", args.config, "--dataset", args.dataset, "--output_dir", out,
+                                                "--H_cycles", str(h), "--L_cycles", str(l)]))
     ds, meta = load_hrm_dataset(args.dataset, "train")
     arrays = dataset_arrays(ds)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = HRMForPuzzleSolving(HRMConfig.from_dataset_metadata(meta, **config["model"])).to(device).train()
+    model = plan.model_class(plan.model_config).to(device).train()
     optimizer = AdamATan2(model.parameters(), lr=1e-4, weight_decay=0.1)
     x = torch.as_tensor(arrays["inputs"][:args.batch_size]).long().to(device)
     y = torch.as_tensor(arrays["labels"][:args.batch_size]).long().to(device)
@@ -158,22 +255,24 @@ def memory(args) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("throughput", "memory", "memory-child"):
+    for name in ("throughput", "overhead", "memory", "memory-child"):
         p = sub.add_parser(name)
         p.add_argument("--config", default=str(REPO / "training" / "configs" / "sudoku_cpu.yaml"))
         p.add_argument("--dataset", required=True)
-        p.add_argument("--batch-size", type=int, default=None if name == "throughput" else 32)
-        p.add_argument("--steps", type=int, default=20 if name == "throughput" else 3)
+        p.add_argument("--batch-size", type=int, default=32 if name.startswith("memory") else None)
+        p.add_argument("--steps", type=int, default={"throughput": 20, "overhead": 200}.get(name, 3))
         p.add_argument("--device", default="cpu")
-        if name == "throughput":
-            p.add_argument("--warmup", type=int, default=3)
+        if name in ("throughput", "overhead"):
+            p.add_argument("--warmup", type=int, default=3 if name == "throughput" else 10)
             p.add_argument("--set", action="append", default=[], help="extra config overrides (SECTION.KEY=VALUE)")
+        if name == "overhead":
+            p.add_argument("--rounds", type=int, default=3, help="interleaved model-only / loop measurements")
         if name == "memory":
             p.add_argument("--cycles", nargs="+", default=["2x2", "8x8"])
         if name == "memory-child":
             p.add_argument("--cycle", required=True)
     args = parser.parse_args(argv)
-    {"throughput": throughput, "memory": memory, "memory-child": memory_child}[args.command](args)
+    {"throughput": throughput, "overhead": overhead, "memory": memory, "memory-child": memory_child}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Covers: the loss goes down; checkpoints (atomic, keep-last-K, AutoModel round trip, model card); exact resume
 after `kill -9`; two CPU processes (gloo) end in sync and update the puzzle table like one process on the same
-global batch; fine-tuning with a resized puzzle table; the wall-clock budget; push_to_hub up to the upload call.
+global batch; fine-tuning with a resized puzzle table; the wall-clock budget; push_to_hub up to the upload call;
+the saved train_config.yaml round trip; a tampered checkpoint refused without touching earlier checkpoints; TRM.
 """
 
 import json
@@ -16,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training_fixtures import PYTHON, REPO, TRAIN, run_train, subprocess_env, tiny_args, write_tiny_sudoku
+from training_fixtures import PYTHON, REPO, TINY_TRM, TRAIN, run_train, subprocess_env, tiny_args, write_tiny_sudoku
 
 
 @pytest.fixture(scope="module")
@@ -189,19 +190,94 @@ def test_init_from_resizes_puzzle_table(trained, tmp_path):
     assert config["num_puzzle_identifiers"] == 12
 
 
-def test_init_from_rejects_architecture_clash(trained):
-    from training.train import build_model
+def test_saved_train_config_round_trips(trained):
+    """Loading the run's train_config.yaml gives back the same arguments (and the same file)."""
+    import yaml
 
+    from training.train import parse_arguments
+
+    _, out = trained
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    again = parse_arguments(["--config", str(out / "train_config.yaml")])
+    assert again.to_dict() == saved
+    assert saved["model"]["type"] == "hrm" and saved["model"]["hidden_size"] == 32
+    assert saved["training"]["max_steps"] == 60 and saved["training"]["save_total_limit"] == 2
+
+
+def test_failed_resume_of_tampered_rng_state_refuses_and_keeps_checkpoints(trained, dataset, tmp_path):
+    """A checkpoint whose RNG state was modified cannot resume exactly: exit 2 with one line, nothing written."""
+    import hashlib
+    import shutil
+
+    _, source = trained
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    rng = out / "checkpoint-60" / "state" / "random_states_0.pkl"
+    rng.write_bytes(rng.read_bytes()[:-8] + bytes(8))  # same size, different state
+
+    def snapshot():
+        return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(out.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    proc = subprocess.run([PYTHON, TRAIN, *tiny_args(dataset, out, "--max_steps", "80", "--save_steps", "20",
+                                                     "--save_total_limit", "1", "--resume_from_checkpoint", "latest")],
+                          capture_output=True, text=True, cwd=REPO, env=subprocess_env(), timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "random_states_0.pkl was modified or corrupted" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert snapshot() == before  # no checkpoint deleted (save_total_limit 1), nothing overwritten
+
+    # The untampered checkpoint resumes (its digests verify).
+    shutil.copy(source / "checkpoint-60" / "state" / "random_states_0.pkl", rng)
+    summary, result = run_train(tiny_args(dataset, out, "--max_steps", "61", "--resume_from_checkpoint", "latest"))
+    assert "resumed from" in result.stderr and summary["step"] == 61
+
+
+def test_init_from_rejects_architecture_clash(trained, dataset, tmp_path):
     _, source_run = trained
-    meta = {"vocab_size": 6, "seq_len": 16, "num_puzzle_identifiers": 8}
-    config = {"model": {"hidden_size": 64, "halt_max_steps": 5},
-              "training": {"init_from": str(source_run / "checkpoint-60")}}
-    with pytest.raises(ValueError, match="hidden_size"):
-        build_model(config, meta)
-    config["model"] = {"halt_max_steps": 5}  # behaviour keys may change when fine-tuning
-    assert build_model(config, meta).config.halt_max_steps == 5
-    with pytest.raises(ValueError, match="seq_len"):
-        build_model(config, {**meta, "seq_len": 36})
+    proc = subprocess.run([PYTHON, TRAIN, *tiny_args(dataset, tmp_path / "ft", "--max_steps", "1", "--init_from",
+                                                     str(source_run / "checkpoint-60"), model={"hidden_size": 64})],
+                          capture_output=True, text=True, cwd=REPO, env=subprocess_env(), timeout=120)
+    assert proc.returncode == 2 and "hidden_size" in proc.stderr and "architecture keys must match" in proc.stderr
+    assert not (tmp_path / "ft").exists()
+
+
+def test_tiny_trm_trains_resumes_and_fine_tunes(dataset, tmp_path):
+    """model.type trm: TRM trains with EMA (its default in the recipes), resumes exactly, and --init_from
+    dispatches on the saved model type."""
+    import modeling_hrm  # noqa: F401
+    from transformers import AutoModel
+
+    common = ("--max_steps", "8", "--save_steps", "4", "--save_total_limit", "0", "--ema_decay", "0.9")
+    straight, _ = run_train(tiny_args(dataset, tmp_path / "trm", *common, base=TINY_TRM))
+    assert straight["model_type"] == "trm" and straight["step"] == 8
+    losses = [r["train/loss"] for r in read_jsonl(tmp_path / "trm" / "metrics.jsonl") if "train/loss" in r]
+    assert len(losses) == 8 and all(l == l for l in losses)  # no NaN
+    model = AutoModel.from_pretrained(tmp_path / "trm" / "model", dtype=torch.float32)
+    assert type(model).__name__ == "TRMForPuzzleSolving" and model.config.puzzle_emb_len == 1
+    ema = load_file(str(tmp_path / "trm" / "checkpoint-8" / "ema.safetensors"))
+    saved = load_file(str(tmp_path / "trm" / "checkpoint-8" / "model" / "model.safetensors"))
+    live = load_file(str(tmp_path / "trm" / "checkpoint-8" / "state" / "model.safetensors"))
+    name = next(k for k in ema if k in saved)
+    assert torch.equal(saved[name], ema[name]) and not torch.equal(saved[name], live[name])  # the model is the EMA
+
+    # Resume from step 4 in a copy: the same weights at step 8.
+    import shutil
+
+    shutil.copytree(tmp_path / "trm", tmp_path / "trm2", ignore=shutil.ignore_patterns("checkpoint-8", "model"))
+    resumed, _ = run_train(tiny_args(dataset, tmp_path / "trm2", *common, "--resume_from_checkpoint", "latest",
+                                     base=TINY_TRM))
+    a, b = _state(tmp_path / "trm" / "checkpoint-8"), _state(tmp_path / "trm2" / "checkpoint-8")
+    for key in a:
+        assert torch.allclose(a[key].double(), b[key].double(), rtol=0, atol=1e-6), key
+
+    # Fine-tune from the TRM without naming the type: the saved config says trm.
+    summary, _ = run_train(["--dataset", str(dataset), "--output_dir", str(tmp_path / "ft"), "--max_steps", "1",
+                            "--global_batch_size", "16", "--report_to", "none", "--disable_tqdm",
+                            "--init_from", str(tmp_path / "trm" / "checkpoint-8"), "--halt_max_steps", "2"])
+    assert summary["model_type"] == "trm"
+    assert json.loads((tmp_path / "ft" / "model" / "config.json").read_text())["halt_max_steps"] == 2
 
 
 def test_time_budget_stops_cleanly_and_push_without_token_fails_clearly(dataset, tmp_path):

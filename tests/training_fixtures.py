@@ -23,6 +23,9 @@ TRAIN = str(REPO / "training" / "train.py")
 # A tiny model: 1 + 1 layers of width 32, 2 × 2 cycles, up to 3 ACT segments.
 TINY_MODEL = {"hidden_size": 32, "num_heads": 2, "expansion": 2.0, "H_layers": 1, "L_layers": 1, "H_cycles": 2,
               "L_cycles": 2, "puzzle_emb_ndim": 32, "halt_max_steps": 3}
+# Its TRM counterpart: one network of 2 layers, 2 × 2 recursion, one puzzle-embedding position.
+TINY_TRM = {"type": "trm", "hidden_size": 32, "num_heads": 2, "expansion": 2.0, "L_layers": 2, "H_cycles": 2,
+            "L_cycles": 2, "puzzle_emb_ndim": 32, "puzzle_emb_len": 1, "halt_max_steps": 3}
 
 
 def _solution(rng: np.random.Generator) -> np.ndarray:
@@ -77,12 +80,13 @@ def write_tiny_sudoku(folder: Path, num_train: int = 256, num_test: int = 32, nu
     return folder
 
 
-def tiny_args(dataset: Path, output_dir: Path, *extra: str, model: dict | None = None) -> list[str]:
-    """Command-line arguments for a fast CPU run on the tiny dataset."""
+def tiny_args(dataset: Path, output_dir: Path, *extra: str, model: dict | None = None, base: dict = TINY_MODEL
+              ) -> list[str]:
+    """Command-line arguments for a fast CPU run on the tiny dataset (`base=TINY_TRM` for TRM)."""
     args = ["--dataset", str(dataset), "--output_dir", str(output_dir), "--global_batch_size", "16",
             "--learning_rate", "1e-3", "--lr_warmup_steps", "2", "--weight_decay", "0.1", "--puzzle_emb_lr", "1e-2",
             "--report_to", "none", "--disable_tqdm", "--logging_steps", "1", "--eval_batch_size", "32"]
-    for key, value in {**TINY_MODEL, **(model or {})}.items():
+    for key, value in {**base, **(model or {})}.items():
         args += ["--set", f"model.{key}={value}"]
     return args + list(extra)
 

@@ -7,20 +7,25 @@ Layout of `OUTPUT_DIR/checkpoint-STEP/`:
     state/                      accelerator.save_state: live weights, optimizer, RNG of every process
     carry-rank{R}.safetensors   the ACT carry of process R (one set of tensors per accumulation slot)
     ema.safetensors             EMA shadow weights (if EMA is on)
-    trainer_state.json          step, data-stream position, run layout, config, last metrics (written last)
+    trainer_state.json          step, data-stream position, run layout, config, last metrics, SHA-256 of every
+                                file of state/ and the carries (written last)
 
 Everything is written into `checkpoint-STEP.tmp/` and renamed when complete, so a crash at any point leaves the
 previous checkpoints intact; `find_latest_checkpoint` ignores `.tmp` folders and folders without
-`trainer_state.json`.
+`trainer_state.json`. A resume first checks the folder against its trainer state (`check_resume`): run
+layout, architecture, and the recorded digests, so a modified or corrupt RNG state, optimizer or carry file is
+refused instead of silently making the resumed run diverge from the uninterrupted one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -98,10 +103,83 @@ def resolve_resume_path(resume_from_checkpoint: str, output_dir: str | os.PathLi
     if resume_from_checkpoint == "latest":
         return find_latest_checkpoint(output_dir)
     path = Path(resume_from_checkpoint)
+    if not path.exists():
+        raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint}: no such folder")
     if not (path / TRAINER_STATE).is_file() or not (path / "state").is_dir():
         raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint!r} is not a complete checkpoint folder "
                          f"(expected {TRAINER_STATE} and state/ inside)")
     return path
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under `folder` (state/ and the carry files), keyed by relative path."""
+    digests = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != TRAINER_STATE):
+        digest = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        digests[file.relative_to(folder).as_posix()] = digest.hexdigest()
+    return {k: v for k, v in digests.items() if k.startswith("state/") or k.startswith("carry-rank")}
+
+
+def check_resume(path: Path, *, num_processes: int, global_batch_size: int, gradient_accumulation_steps: int,
+                 model_config=None, architecture_keys: tuple = ()) -> dict:
+    """Check that `path` can be resumed exactly by this run, before anything is loaded; returns its trainer state.
+
+    Raises a one-line `ValueError` for a corrupt trainer state, another run layout or architecture, a missing
+    carry, or a file of state/ (weights, optimizer, RNG) whose digest differs from the one recorded at saving.
+    """
+    where = f"--resume_from_checkpoint {path}"
+    try:
+        state = json.loads((path / TRAINER_STATE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{where}: {TRAINER_STATE} is corrupt ({getattr(error, 'msg', error)})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{where}: {TRAINER_STATE} is corrupt (not a JSON object)")
+    for key in ("step", "global_batch_size", "gradient_accumulation_steps"):
+        if not isinstance(state.get(key), int) or isinstance(state.get(key), bool) or state[key] < 0:
+            raise ValueError(f"{where}: {TRAINER_STATE} is corrupt ({key!r} missing or not a count)")
+    saved_world = state.get("num_processes", 1)
+    if saved_world != num_processes:
+        raise ValueError(f"{where}: written by {saved_world} processes but this run has {num_processes}; an exact "
+                         f"resume needs the same number (the ACT carry and RNG are per process). Use --init_from "
+                         f"{path / 'model'} to start a new run from its weights.")
+    if (state["global_batch_size"], state["gradient_accumulation_steps"]) != (global_batch_size,
+                                                                              gradient_accumulation_steps):
+        raise ValueError(f"{where}: used global batch {state['global_batch_size']} × accumulation "
+                         f"{state['gradient_accumulation_steps']}; this run has {global_batch_size} × "
+                         f"{gradient_accumulation_steps}")
+    if model_config is not None and (path / "model" / "config.json").is_file():
+        try:
+            saved = json.loads((path / "model" / "config.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError(f"{where}: model/config.json is not valid JSON") from None
+        if saved.get("model_type") != model_config.model_type:
+            raise ValueError(f"{where}: a {saved.get('model_type')} checkpoint, but this run trains "
+                             f"{model_config.model_type}")
+        clashes = {k: (getattr(model_config, k), saved[k]) for k in architecture_keys
+                   if k in saved and hasattr(model_config, k) and saved[k] != getattr(model_config, k)}
+        if clashes:
+            raise ValueError(f"{where}: this run's model differs from the checkpoint's: {clashes} (run, checkpoint)")
+    for rank in range(num_processes):
+        if not (path / f"carry-rank{rank}.safetensors").is_file():
+            raise ValueError(f"{where}: no ACT carry for process {rank} (carry-rank{rank}.safetensors)")
+    recorded = state.get("file_sha256")
+    if recorded is None:
+        warnings.warn(f"{where}: written without file digests (an older checkpoint); its RNG and optimizer state "
+                      f"cannot be verified, so the resume is exact only if they are unmodified")
+        return state
+    found = file_digests(path)
+    for name, digest in recorded.items():
+        if name not in found:
+            raise ValueError(f"{where}: {name} is missing; an exact resume is impossible (use --init_from "
+                             f"{path / 'model'} to start a new run from its weights)")
+        if found[name] != digest:
+            raise ValueError(f"{where}: {name} was modified or corrupted after saving (its SHA-256 differs from "
+                             f"the one recorded in {TRAINER_STATE}); an exact resume is impossible (use --init_from "
+                             f"{path / 'model'} to start a new run from its weights)")
+    return state
 
 
 def rotate_checkpoints(output_dir: str | os.PathLike, keep: int | None) -> None:
@@ -174,6 +252,7 @@ def save_checkpoint(accelerator, output_dir: str | os.PathLike, step: int, *, hr
     accelerator.wait_for_everyone()
 
     if accelerator.is_main_process:
+        trainer_state = {**trainer_state, "file_sha256": file_digests(tmp)}
         with open(tmp / TRAINER_STATE, "w") as f:
             json.dump(trainer_state, f, indent=2, default=str)
             f.flush()
@@ -195,7 +274,7 @@ def load_checkpoint(accelerator, path: Path, ema: EMA | None = None, hrm=None) -
     with open(path / TRAINER_STATE) as f:
         state = json.load(f)
     saved_world = state.get("num_processes", 1)
-    if saved_world != accelerator.num_processes:
+    if saved_world != accelerator.num_processes:  # checked by check_resume before; kept for direct callers
         raise ValueError(f"checkpoint {path} was written by {saved_world} processes but this run has "
                          f"{accelerator.num_processes}; an exact resume needs the same number (the ACT carry and RNG "
                          f"are per process). Use --init_from {path / 'model'} to start a new run from its weights.")
@@ -220,5 +299,5 @@ def copy_model_folder(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
-__all__ = ["EMA", "save_checkpoint", "load_checkpoint", "load_carries", "find_latest_checkpoint", "list_checkpoints",
+__all__ = ["EMA", "save_checkpoint", "load_checkpoint", "check_resume", "file_digests", "load_carries", "find_latest_checkpoint", "list_checkpoints",
            "resolve_resume_path", "rotate_checkpoints", "copy_model_folder", "checkpoint_step"]

@@ -87,7 +87,9 @@ def sign_sgd_puzzle_embedding_step(weight: torch.Tensor, ids: torch.Tensor, grad
 
     `ids` (n,) and `grads` (n, dim) are the (already gathered) rows of every process; gradients of a repeated
     id are summed first, then `w[id] = w[id] · (1 − lr · wd) − lr · sign(Σ g)`. Rows not in `ids` do not move
-    (weight decay included), as in the original.
+    (weight decay included), as in the original. If any gradient is inf or NaN (an overflowed fp16 loss scale),
+    the whole update is skipped, as the loss scaler skips the optimizer step: `sign(NaN)` would otherwise write
+    NaN into the table. The check stays on the device (no host synchronisation).
     """
     if ids.dim() != 1 or grads.dim() != 2 or grads.shape[0] != ids.shape[0] or grads.shape[1] != weight.shape[1]:
         raise ValueError(f"puzzle-embedding update: ids {tuple(ids.shape)} and grads {tuple(grads.shape)} do not "
@@ -96,8 +98,8 @@ def sign_sgd_puzzle_embedding_step(weight: torch.Tensor, ids: torch.Tensor, grad
     summed = torch.zeros(unique_ids.shape[0], grads.shape[1], dtype=grads.dtype, device=grads.device)
     summed.index_add_(0, inverse, grads)
     rows = weight[unique_ids]
-    rows.mul_(1.0 - lr * weight_decay).add_(torch.sign(summed).to(rows.dtype), alpha=-lr)
-    weight[unique_ids] = rows
+    updated = rows * (1.0 - lr * weight_decay) - lr * torch.sign(summed).to(rows.dtype)
+    weight[unique_ids] = torch.where(torch.isfinite(summed).all(), updated, rows)
     return unique_ids
 
 
