@@ -4,13 +4,23 @@
 # Everything goes to $OUT (default benchmarks/results/gpu/): gpu_figures.jsonl (one JSON line per figure, with
 # the GPU's name and the command), gpu_figures.md (the tables), gpu.log (the whole output).
 #
-#   bash benchmarks/gpu.sh            # on a GPU machine: about 6 minutes
+#   bash benchmarks/gpu.sh --wheels   # on the development machine, once: wheels the GPU image lacks -> .gpuwhl/
+#   bash benchmarks/gpu.sh            # on a GPU machine (carry .gpuwhl): about 6 minutes
 #   bash benchmarks/gpu.sh --smoke    # tiny sizes on the CPU: checks the script end to end
 #
-# The project's device image lacks `datasets` (and adam-atan2): put the wheels in .gpuwhl/ first (see
-# benchmarks/README.md, "GPU") and carry that folder; the script installs them into /tmp/site.
-# Env: PYTHON (interpreter, default python3), OUT, BUDGET_S (wall seconds for the whole script, default 360).
+# The GPU image lacks datasets, evaluate and adam-atan2; `--wheels` downloads them (about 57 MB, git-ignored
+# through .git/info/exclude) and the script installs them into /tmp/site when it finds them missing.
+# Env: PYTHON (interpreter, default python3), OUT, BUDGET_S (wall seconds for the whole script, default 360),
+# PARTS (default "bench train"; "train" runs only the training run).
 set -u
+if [ "${1:-}" = "--wheels" ]; then
+    grep -qxF '/.gpuwhl/' .git/info/exclude 2> /dev/null || echo '/.gpuwhl/' >> .git/info/exclude
+    # pyarrow 26 as on the development machine: with pyarrow 24, evaluate.load failed on the GPU image
+    # (PicklingError on pyarrow's MonthDayNano while hashing).
+    exec "${PYTHON:-python3}" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpuwhl \
+        datasets==5.2.0 evaluate==0.4.6 dill==0.4.1 multiprocess==0.70.19 pyarrow==26.0.1 adam-atan2-pytorch==0.4.1
+fi
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
 PY=${PYTHON:-python3}
@@ -23,8 +33,8 @@ exec > >(tee -a "$LOG") 2>&1
 START=$(date +%s)
 BUDGET_S=${BUDGET_S:-360}
 
-if ls .gpuwhl/*.whl > /dev/null 2>&1 && ! "$PY" -c "import datasets, adam_atan2_pytorch" 2> /dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpuwhl/*.whl \
+if ls .gpuwhl/*.whl > /dev/null 2>&1 && ! "$PY" -c "import datasets, evaluate, adam_atan2_pytorch" 2> /dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpuwhl/*.whl \
         && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -33,8 +43,9 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2> /dev/null || true
 
+PARTS=${PARTS:-bench train}
 # ---- 1. model benchmarks: one process, so CUDA and imports start once ----
-SMOKE=$SMOKE OUT=$OUT START=$START BUDGET_S=$BUDGET_S "$PY" - << 'EOF'
+[[ " $PARTS " == *" bench "* ]] && SMOKE=$SMOKE OUT=$OUT START=$START BUDGET_S=$BUDGET_S "$PY" - << 'EOF'
 import gc, json, os, sys, time, traceback
 import torch
 sys.path.insert(0, "benchmarks")
@@ -97,6 +108,7 @@ EOF
 
 # ---- 2. a short Sudoku 9x9 training run: the paper's HRM recipe (27M, batch 768, bf16 forward as the original) on
 #         freshly generated puzzles; eager (compilation would eat a minute of the two), evaluated at the end ----
+if [[ " $PARTS " == *" train "* ]]; then
 DATA=/tmp/hrm-gpu-sudoku9
 RUN=/tmp/hrm-gpu-run
 rm -rf "$DATA" "$RUN"
@@ -121,6 +133,7 @@ echo "${TRAIN_CMD[*]}"
 T0=$(date +%s)
 "${TRAIN_CMD[@]}" > "$OUT/train_stdout.txt"
 echo "training exit code $? after $(( $(date +%s) - T0 )) s"
+fi
 
 # ---- 3. tables ----
 OUT=$OUT TRAIN_CMD="${TRAIN_CMD[*]}" RUN=$RUN "$PY" - << 'EOF'
@@ -156,7 +169,7 @@ if metrics.exists():
     (out / "train_metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     lines += ["", "Short Sudoku 9x9 training run: `" + os.environ["TRAIN_CMD"] + "`", ""]
     if train:
-        last = train[-1]
+        last = ([r for r in train if r.get("train/halted_rows")] or train)[-1]  # a window where rows finished
         rate = sorted(r["train/examples_per_second"] for r in train[1:] or train)
         lines.append(f"- {last['step']} steps; median {rate[len(rate) // 2]:.0f} examples/s; last window: loss "
                      f"{last['train/loss']:.3f}, exact {last['train/exact_accuracy']:.3f}, "
