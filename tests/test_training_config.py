@@ -80,8 +80,8 @@ def test_every_shipped_config_loads(path):
     model_class, config, _ = resolve_model_config(args.model, meta, None)
     assert config.model_type == (args.model.model_type or "hrm")
     assert model_class is model_classes()[config.model_type][1]
-    if config.model_type == "trm":
-        assert args.training.ema_decay, f"{path.name}: TRM recipes train with EMA"
+    if path.stem.startswith("trm_"):
+        assert config.model_type == "trm" and args.training.ema_decay, f"{path.name}: TRM recipes train with EMA"
 
 
 def test_shipped_configs_include_the_recipes():
@@ -226,6 +226,18 @@ def test_valid_configuration_resolves_without_work(dataset, model_folders, tmp_p
     assert not (tmp_path / "out").exists() and not (tmp_path / "ft").exists()
 
 
+def test_mixed_precision_bf16_is_the_models_bf16_forward(dataset, tmp_path):
+    """bf16 = the original's bf16 (model.forward_dtype bfloat16, no Accelerate autocast on top); an explicit
+    forward_dtype float32 keeps Accelerate's autocast; fp32 runs say float32 even for a bf16 checkpoint."""
+    plan = check_arguments(parse_arguments(tiny(dataset, tmp_path, "--mixed_precision", "bf16")), num_processes=1)
+    assert plan.model_config.forward_dtype == "bfloat16" and plan.accelerate_precision == "no"
+    plan = check_arguments(parse_arguments(tiny(dataset, tmp_path, "--mixed_precision", "bf16", "--forward_dtype",
+                                                "float32")), num_processes=1)
+    assert plan.model_config.forward_dtype == "float32" and plan.accelerate_precision is None
+    plan = check_arguments(parse_arguments(tiny(dataset, tmp_path)), num_processes=1)
+    assert plan.model_config.forward_dtype == "float32" and plan.accelerate_precision is None
+
+
 def test_cli_exit_code_2_without_traceback_and_debug_shows_it(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("training:\n  max_steps: [3\n")
@@ -233,9 +245,8 @@ def test_cli_exit_code_2_without_traceback_and_debug_shows_it(tmp_path):
                           env=subprocess_env(), timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "not valid YAML" in proc.stderr
-    proc = subprocess.run([PYTHON, TRAIN, "--config", str(bad), "--debug"], capture_output=True, text=True,
-                          cwd=REPO, env=subprocess_env(), timeout=120)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    with pytest.raises(ConfigError, match="not valid YAML"):  # --debug: the exception propagates (traceback)
+        main(["--config", str(bad), "--debug"])
 
 
 def test_run_arguments_dict_has_the_yaml_layout():

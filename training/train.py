@@ -107,7 +107,8 @@ class TrainingArguments:
     ema_decay: float | None = field(default=None, metadata={
         "help": "EMA of the weights (e.g. 0.999, every TRM recipe); evaluation and saved models use it; null = off"})
     mixed_precision: Literal["no", "bf16", "fp16"] = field(default="no", metadata={
-        "help": "no = fp32; bf16 / fp16 autocast via Accelerate (training and evaluation alike)"})
+        "help": "no = fp32; bf16 = the original's bf16 forward (model.forward_dtype bfloat16, fp32 master weights); "
+                "fp16 = Accelerate autocast with loss scaling (GPU only). Evaluation runs at the same precision"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model's segment (model.compile_segment)"})
     eval_steps: int | None = field(default=None, metadata={"help": "evaluate every N steps (and always at the end)"})
     eval_batch_size: int = field(default=256, metadata={"help": "rows per evaluation batch (per process)"})
@@ -401,6 +402,7 @@ class RunPlan:
     init_folder: Path | None = None
     resume_path: Path | None = None
     resume_state: dict | None = None
+    accelerate_precision: str | None = None  # Accelerate's mixed_precision, when it differs from the training one
 
 
 def check_training_arguments(t: TrainingArguments) -> None:
@@ -550,6 +552,14 @@ def check_arguments(args: RunArguments, num_processes: int | None = None) -> Run
                           f"{args.data.dataset}); lower training.global_batch_size")
     model_class, model_config, init_folder = resolve_model_config(args.model, meta, t.init_from)
     plan = RunPlan(meta, model_class, model_config, global_batch, micro_batch, num_processes, init_folder)
+    if "forward_dtype" in _config_fields(type(model_config)):
+        if "forward_dtype" not in args.model.overrides():
+            # mixed_precision bf16 is the original's bf16: the whole forward (embeddings, carry, residual stream)
+            # in bf16 with fp32 master weights, done by the model itself (no Accelerate autocast on top). An
+            # explicit model.forward_dtype float32 with mixed_precision bf16 keeps Accelerate's autocast instead.
+            model_config.forward_dtype = "bfloat16" if t.mixed_precision == "bf16" else "float32"
+        if model_config.forward_dtype == "bfloat16":
+            plan.accelerate_precision = "no"
     if t.resume_from_checkpoint:
         path = checkpointing.resolve_resume_path(t.resume_from_checkpoint, t.output_dir)
         if path is not None:
@@ -882,7 +892,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     plan = plan or check_arguments(args)
     output_dir = Path(t.output_dir)
     accelerator = Accelerator(
-        mixed_precision=t.mixed_precision, project_dir=str(output_dir),
+        mixed_precision=plan.accelerate_precision or t.mixed_precision, project_dir=str(output_dir),
         log_with="tensorboard" if t.report_to == "tensorboard" else None,
         # Every parameter is in the loss, so no unused-parameter search. No buffer broadcast: the puzzle table (a
         # buffer, up to ~1M × 512 for ARC) gets the same sign-SGD update on every rank from gathered gradients and
@@ -964,7 +974,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
         if test_arrays is None:
             return {}
         model.eval()
-        # At the training precision (autocast as in training; plain fp32 when mixed_precision is "no").
+        # At the training precision: the model's forward_dtype, or Accelerate's autocast as in training.
         with ema.swapped_in(hrm) if ema is not None else contextlib.nullcontext(), accelerator.autocast():
             result = evaluate_model(model, test_arrays, batch_size=t.eval_batch_size, max_steps=t.eval_max_steps,
                                     early_exit=t.eval_early_exit, accelerator=accelerator)
