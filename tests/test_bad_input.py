@@ -716,6 +716,11 @@ def solve_inputs(work, model_dir, dataset_dir) -> dict[str, Path]:
     for name, text in files.items():
         paths[name] = work / name
         paths[name].write_text(text)
+    paths["arc-model"] = work / "arc-model"
+    HRMForPuzzleSolving(HRMConfig(**dict(TINY, vocab_size=12, seq_len=900, num_puzzle_identifiers=3))).save_pretrained(
+        paths["arc-model"])
+    paths["arc-task.json"] = work / "arc-task.json"
+    paths["arc-task.json"].write_text('{"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": [[1]]}]}')
     for name, breaker in (("pickle-only", _break_weights_pickle_only), ("garbage", _break_weights_garbage),
                           ("mismatch", _edit_config(hidden_size=32, num_heads=2))):
         paths[name] = _copy(model_dir, work / f"solve-{name}")
@@ -753,6 +758,11 @@ SOLVE_CASES = [
     ("trace-wrong-suffix", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--trace", p["work"] / "t.txt"],
      r"--trace must end in \.gif or \.png"),
     ("device-bogus", lambda p: [*_m(p), "--sudoku", GOOD_SUDOKU, "--device", "gpu"], r"unknown device 'gpu'"),
+    ("arc-puzzle-id-out-of-range", lambda p: ["--model", p["arc-model"], "--arc", p["arc-task.json"], "--puzzle-id", "7",
+                                              "--no-augment"], r"puzzle id 7 is outside the model's 3 puzzle identifiers"),
+    ("arc-puzzle-id-negative", lambda p: ["--model", p["arc-model"], "--arc", p["arc-task.json"], "--puzzle-id", "-1",
+                                          "--no-augment"], r"puzzle id -1 is outside"),
+    ("arc-task-for-sudoku-model", lambda p: [*_m(p), "--arc", p["arc-task.json"]], r"seq_len=900"),
     # the model
     ("model-missing", lambda p: ["--model", p["work"] / "no-model", "--sudoku", GOOD_SUDOKU], r"model folder not found"),
     ("model-is-dataset", lambda p: ["--model", p["dataset"], "--sudoku", GOOD_SUDOKU], r"is a dataset folder"),
