@@ -112,6 +112,8 @@ def test_train_config_round_trips(tmp_path):
     (BASE + ["--model_type", "gpt"], r"--model_type.*invalid choice: 'gpt'"),
     (BASE + ["--compile", "maybe"], r"--compile"),
     (BASE + ["stray"], r"unexpected argument 'stray'"),
+    (BASE + ["--config", str(REPO / "training")], r"a folder, not a YAML file"),
+    (BASE + ["--config", str(REPO / "training" / "nothing.yaml")], r"nothing.yaml: no such file"),
 ])
 def test_bad_arguments_name_the_problem(argv, match):
     with pytest.raises(ConfigError, match=match):
@@ -157,6 +159,17 @@ def model_folders(tmp_path_factory, dataset):
     return root
 
 
+def _corrupt_copy(dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "corrupt"
+    if not copy.exists():
+        shutil.copytree(dataset, copy)
+        shard = copy / "data" / "test-00000-of-00001.parquet"
+        shard.write_bytes(shard.read_bytes()[:100])  # truncated
+    return copy
+
+
 def _case(name, dataset, folders, tmp_path):
     out = tmp_path / "out"
     cases = {
@@ -181,6 +194,11 @@ def _case(name, dataset, folders, tmp_path):
         "no steps": (["--dataset", str(dataset), "--output_dir", str(out)], r"max_steps or training.epochs"),
         "fp16 on CPU": (tiny(dataset, out, "--mixed_precision", "fp16"), r"fp16 needs a CUDA GPU"),
         "push without id": (tiny(dataset, out, "--push_to_hub"), r"hub_model_id"),
+        "malformed hub id": (tiny(dataset, out, "--push_to_hub", "--hub_model_id", "a b/c"),
+                             r"--hub_model_id must look like 'owner/name'"),
+        "negative seed": (tiny(dataset, out, "--seed", "-3"), r"training.seed must be in \[0, 2\*\*32\), got -3"),
+        "corrupt parquet shard": (tiny(_corrupt_copy(dataset, tmp_path), out),
+                                  r"data/test-00000-of-00001.parquet is not a readable parquet file"),
     }
     return cases[name]
 
@@ -188,7 +206,8 @@ def _case(name, dataset, folders, tmp_path):
 CASES = ["negative learning rate", "batch larger than dataset", "dataset missing", "dataset is a model folder",
          "init_from missing", "init_from pickle only", "init_from other seq_len", "num_heads not dividing",
          "H_cycles zero", "seq_len contradicts dataset", "TRM field on HRM", "mlp_t with rope", "H_layers on TRM", "output_dir is a file",
-         "resume missing", "no steps", "fp16 on CPU", "push without id"]
+         "resume missing", "no steps", "fp16 on CPU", "push without id", "malformed hub id", "negative seed",
+         "corrupt parquet shard"]
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -31,6 +31,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
@@ -302,6 +303,8 @@ class ArgumentParser:
 
     def _yaml_options(self, path_text: str) -> tuple[str | None, list[str]]:
         path = Path(path_text)
+        if path.is_dir():
+            raise ConfigError(f"--config {path_text}: a folder, not a YAML file")
         if not path.is_file():
             raise ConfigError(f"--config {path_text}: no such file")
         try:
@@ -436,10 +439,17 @@ def check_training_arguments(t: TrainingArguments) -> None:
         raise ConfigError(f"training.max_train_minutes must be > 0, got {t.max_train_minutes}")
     if t.push_to_hub and not t.hub_model_id:
         raise ConfigError("--push_to_hub needs --hub_model_id OWNER/NAME")
+    if t.hub_model_id is not None and not re.match(r"^([\w.-]+/)?[\w.-]+$", t.hub_model_id):
+        raise ConfigError(f"--hub_model_id must look like 'owner/name' or 'name', got {t.hub_model_id!r}")
+    if not 0 <= t.seed < 2 ** 32:
+        raise ConfigError(f"training.seed must be in [0, 2**32), got {t.seed}")
     output = Path(t.output_dir)
     blocking = next((p for p in (output, *output.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise ConfigError(f"--output_dir {t.output_dir}: {blocking} is a file, not a folder")
+    existing = next(p for p in (output, *output.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output_dir {t.output_dir}: {existing} is not writable")
     if t.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("training.mixed_precision fp16 needs a CUDA GPU (its loss scaler); use bf16 or no on CPU")
 
@@ -461,8 +471,17 @@ def check_dataset(dataset: str | None) -> dict:
                                   f"--init_from)")
             raise ConfigError(f"--dataset {dataset}: no hrm_dataset.json; build a dataset with "
                               f"dataset_scripts/build_*_dataset.py")
-        if not any((path / "data").glob("train-*.parquet")):
+        shards = sorted((path / "data").glob("*.parquet"))
+        if not any(p.name.startswith("train-") for p in shards):
             raise ConfigError(f"--dataset {dataset}: no train split (data/train-*.parquet)")
+        import pyarrow.parquet as pq
+
+        for shard in shards:  # the footer only: a truncated or foreign file is found before training starts
+            try:
+                pq.read_metadata(shard)
+            except Exception as error:
+                raise ConfigError(f"--dataset {dataset}: {shard.relative_to(path)} is not a readable parquet file "
+                                  f"({_one_line(error)})") from None
     elif not looks_like_repo_id(dataset):
         raise ConfigError(f"--dataset {dataset}: no such folder, and not a Hub dataset repo id (owner/name)")
     try:
