@@ -285,7 +285,8 @@ def load_pretrained_model(path_or_repo_id, device=None, dtype=torch.float32):
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # missing / unexpected keys are errors here, raised below
     try:
-        model, info = model_cls.from_pretrained(str(folder), config=config, dtype=dtype, output_loading_info=True)
+        model, info = model_cls.from_pretrained(str(folder), config=config, dtype=dtype, use_safetensors=True,
+                                                 output_loading_info=True)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"cannot load the weights in {folder}: {text}") from None

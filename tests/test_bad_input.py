@@ -244,6 +244,10 @@ def test_loader_never_unpickles(work, model_dir):
     torch.save(Payload(), folder / "pytorch_model.bin")
     assert_raises(ModelLoadError, r"refused because unpickling can run arbitrary code", load_pretrained_model, folder)
     assert not marker.exists()
+    # Beside safetensors weights the pickle is ignored, never opened.
+    shutil.copy(model_dir / "model.safetensors", folder / "model.safetensors")
+    assert isinstance(load_pretrained_model(folder), HRMForPuzzleSolving)
+    assert not marker.exists()
 
 
 def test_loader_reads_trm_folders_and_names_trm_config_problems(work):
