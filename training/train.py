@@ -161,6 +161,7 @@ def _docstring_help(config_class) -> dict[str, str]:
     for klass in reversed(config_class.__mro__):
         names: list[str] = []
         for line in (inspect.getdoc(klass) or "").partition("Args:")[2].splitlines():
+            line = re.sub(r"\[`([^`]+)`\]", r"\1", line)  # docstring cross-reference markup
             entry = re.match(r"^ {4}([\w, ]+):\s*(.*)$", line)
             if entry:
                 names = [n.strip() for n in entry.group(1).split(",")]
@@ -730,23 +731,35 @@ class BatchStream:
 
 
 def plan_steps(dataset: str, t, global_batch: int) -> dict:
-    """The step count of a run without loading the token columns: what `--dry_run` prints.
+    """The step count of a run, reading only the train split's group / puzzle id columns: what `--dry_run` prints.
 
     `t` holds the training values (`epochs`, `max_steps`, `sampling`, `seed`, `eval_steps`)."""
-    import datasets
-
-    from dataset_scripts.common import load_hrm_dataset
-
-    datasets.disable_progress_bars()
     get = t.get if isinstance(t, dict) else lambda key: getattr(t, key)
-    train_ds, meta = load_hrm_dataset(dataset, "train")
-    cols = [c for c in ("group_id", "puzzle_identifiers") if c in train_ds.column_names]
-    table = train_ds.select_columns(cols).with_format("numpy")
-    arrays = {c: np.asarray(table[c]) for c in cols}
-    stream = BatchStream(arrays.get("group_id"), len(train_ds), global_batch, get("seed"), get("sampling"),
+    columns = ("group_id", "puzzle_identifiers")
+    if Path(dataset).is_dir():  # a local build: read the two columns straight from the parquet shards
+        import pyarrow.parquet as pq
+
+        from dataset_scripts.common import check_local_split, load_hrm_metadata
+
+        files = check_local_split(dataset, "train", load_hrm_metadata(dataset))
+        table = pq.read_table([str(f) for f in files], columns=[c for c in columns
+                                                               if c in pq.read_schema(files[0]).names])
+        arrays = {c: table.column(c).to_numpy() for c in table.column_names}
+        num_rows = table.num_rows
+    else:
+        import datasets
+
+        from dataset_scripts.common import load_hrm_dataset
+
+        datasets.disable_progress_bars()
+        train_ds, _ = load_hrm_dataset(dataset, "train")
+        table = train_ds.select_columns([c for c in columns if c in train_ds.column_names]).with_format("numpy")
+        arrays = {c: np.asarray(table[c]) for c in table.column_names}
+        num_rows = len(train_ds)
+    stream = BatchStream(arrays.get("group_id"), num_rows, global_batch, get("seed"), get("sampling"),
                          puzzle_identifiers=arrays.get("puzzle_identifiers"))
     max_steps = get("max_steps") or stream.steps_for_epochs(get("epochs"))
-    return {"dataset": dataset, "train_rows": len(train_ds), "groups": stream.units, "puzzles": stream.num_puzzles,
+    return {"dataset": dataset, "train_rows": num_rows, "groups": stream.units, "puzzles": stream.num_puzzles,
             "mean_puzzle_examples": stream.mean_puzzle_examples, "global_batch_size": global_batch,
             "steps_per_epoch": stream.rows_per_epoch / global_batch, "epochs": get("epochs"),
             "max_steps": max_steps, "eval_steps": get("eval_steps"),
