@@ -332,7 +332,12 @@ def load_model(path_or_repo: str, device: str | None = None):
 def _read_text(value: str, what: str) -> str:
     path = Path(value)
     if path.is_file():
-        return path.read_text()
+        try:
+            return path.read_text()
+        except UnicodeDecodeError:
+            raise PuzzleError(f"{what} file {value} is not a UTF-8 text file") from None
+    if path.is_dir():
+        raise PuzzleError(f"{what} file expected, but {value} is a folder")
     raise PuzzleError(f"{what} file not found: {value}")
 
 
@@ -341,7 +346,7 @@ def _sudoku_text(value: str) -> str:
     path = Path(value)
     try:
         if path.is_file():
-            return path.read_text()
+            return _read_text(value, "Sudoku")
     except OSError:  # a long puzzle string is not a valid path on every system
         pass
     return value

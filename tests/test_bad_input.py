@@ -720,6 +720,8 @@ def solve_inputs(work, model_dir, dataset_dir) -> dict[str, Path]:
     for name, text in files.items():
         paths[name] = work / name
         paths[name].write_text(text)
+    paths["binary"] = work / "binary.bin"
+    paths["binary"].write_bytes(bytes(range(256)) * 2)
     paths["arc-model"] = work / "arc-model"
     HRMForPuzzleSolving(HRMConfig(**dict(TINY, vocab_size=12, seq_len=900, num_puzzle_identifiers=3))).save_pretrained(
         paths["arc-model"])
@@ -750,6 +752,10 @@ SOLVE_CASES = [
     ("maze-other-size-than-model", lambda p: [*_m(p), "--maze", p["maze-5.txt"]],
      r"5×5 maze needs a model with seq_len=25"),
     ("arc-file-missing", lambda p: [*_m(p), "--arc", p["work"] / "no-task.json"], r"ARC task file not found"),
+    ("arc-file-binary", lambda p: [*_m(p), "--arc", p["binary"]], r"binary\.bin is not a UTF-8 text file"),
+    ("maze-file-binary", lambda p: [*_m(p), "--maze", p["binary"]], r"binary\.bin is not a UTF-8 text file"),
+    ("sudoku-file-binary", lambda p: [*_m(p), "--sudoku", p["binary"]], r"binary\.bin is not a UTF-8 text file"),
+    ("maze-file-is-folder", lambda p: [*_m(p), "--maze", p["work"]], r"maze file expected, but .* is a folder"),
     ("arc-ragged-grid", lambda p: [*_m(p), "--arc", p["arc-ragged.json"]], r"ragged"),
     ("arc-not-json", lambda p: [*_m(p), "--arc", p["arc-not-json.json"]], r"JSON"),
     ("arc-colour-out-of-range", lambda p: [*_m(p), "--arc", p["arc-colour.json"]], r"colou?r.*12"),
