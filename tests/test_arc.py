@@ -87,6 +87,21 @@ def test_sampler_on_blank_ids_is_one_row_per_group():
     assert sorted(group[rows].tolist()) == list(range(6))
 
 
+def test_sampler_stream_is_resumable_when_versions_differ_in_size():
+    # group 0: versions of 2 and 3 rows; group 1: of 1 and 2 rows -> epochs of 3 to 5 rows
+    group = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    pid = np.array([1, 1, 2, 2, 2, 3, 4, 4])
+    stream = BatchStream(group, 8, 3, seed=5, sampling="groups", puzzle_identifiers=pid)
+    assert stream.mean_puzzle_examples == 2.0 and stream.rows_per_epoch == 4.0
+    epochs = [stream.epoch_rows(e) for e in range(30)]
+    assert {len(e) for e in epochs} >= {3, 5}
+    flat = np.concatenate(epochs)
+    batches = np.concatenate([stream.global_batch(k) for k in range(len(flat) // 3)])
+    assert batches.tolist() == flat[:len(batches)].tolist()
+    fresh = BatchStream(group, 8, 3, seed=5, sampling="groups", puzzle_identifiers=pid)  # a resumed run
+    assert fresh.global_batch(25).tolist() == stream.global_batch(25).tolist()
+
+
 def test_steps_per_epoch_count_groups_times_mean_examples(toy_arc, tmp_path):
     _build(toy_arc, tmp_path / "d", "--num-aug", "5")
     arrays = dataset_arrays(load_hrm_dataset(tmp_path / "d", "train")[0])

@@ -633,6 +633,7 @@ class BatchStream:
         self.seed = seed
         self.num_rows = num_rows
         self.groups = None
+        self._epoch_length = num_rows  # None: epochs differ in length
         if sampling == "groups" and group_id is not None:
             group_id = np.asarray(group_id)
             ids = np.zeros(num_rows, np.int64) if puzzle_identifiers is None else np.asarray(puzzle_identifiers)
@@ -653,6 +654,12 @@ class BatchStream:
                 self.groups = (order, puzzle_start, puzzle_size, torch.as_tensor(group_first),
                                torch.as_tensor(group_puzzles))
                 self.num_puzzles = len(puzzle_start)
+                self._epoch_length = None
+                # When all puzzles of each group have one size (ARC versions, Sudoku augmentations) every epoch
+                # has the same length, and a resume needs no replay of the earlier epochs' draws.
+                first_size = np.repeat(puzzle_size[group_first], group_puzzles)
+                if (puzzle_size == first_size).all():
+                    self._epoch_length = int(puzzle_size[group_first].sum())
         self.units = num_rows if self.groups is None else len(self.groups[3])
         if self.groups is None:
             self.num_puzzles = num_rows
@@ -698,16 +705,16 @@ class BatchStream:
 
     def epoch_start(self, epoch: int) -> int:
         """Stream position of the first row of `epoch`."""
-        if self.groups is None:
-            return epoch * self.num_rows
+        if self._epoch_length is not None:
+            return epoch * self._epoch_length
         while len(self._epoch_starts) <= epoch:
             e = len(self._epoch_starts) - 1
             self._epoch_starts.append(self._epoch_starts[-1] + self._draw(e, rows=False)[0])
         return self._epoch_starts[epoch]
 
     def _epoch_of(self, position: int) -> int:
-        if self.groups is None:
-            return position // self.num_rows
+        if self._epoch_length is not None:
+            return position // self._epoch_length
         while self.epoch_start(len(self._epoch_starts) - 1) <= position:
             self.epoch_start(len(self._epoch_starts))
         return bisect.bisect_right(self._epoch_starts, position) - 1
