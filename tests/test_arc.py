@@ -192,6 +192,7 @@ def test_extra_tasks_folder_and_kaggle_pair_with_bad_inputs(toy_arc, tmp_path, c
 
     # a solutions file that is not the challenges' own, and a folder given a solutions file: the build stops
     (tmp_path / "y_solutions.json").write_text(json.dumps({"other": [[[1]]]}))
+    capsys.readouterr()  # drop the loading progress bars above
     for spec, msg in (([str(tmp_path / "x_challenges.json"), str(tmp_path / "y_solutions.json")],
                        "y_solutions.json matches none of the 3 tasks"),
                       ([str(extra), str(tmp_path / "y_solutions.json")], "is a folder")):
