@@ -682,13 +682,10 @@ MODEL_CASES = [
     ("solve-wrong-seq-len", "solve", dict(input_ids=torch.ones(1, 36, dtype=torch.long)), r"sequence length 36"),
     ("resize-puzzle-table-zero", "resize_puzzle_embeddings", dict(num_puzzle_identifiers=0),
      r"num_puzzle_identifiers must be >= 1"),
-    pytest.param("solve-max-steps-float", "solve", dict(input_ids=_X, max_steps=2.5), r"max_steps must be an integer",
-                 marks=pytest.mark.xfail(strict=True, reason="solve() truncates a float max_steps silently")),
-    pytest.param("solve-max-steps-string", "solve", dict(input_ids=_X, max_steps="3"), r"max_steps must be an integer",
-                 marks=pytest.mark.xfail(strict=True, reason="solve() accepts max_steps='3'")),
-    pytest.param("resize-puzzle-table-float", "resize_puzzle_embeddings", dict(num_puzzle_identifiers=2.5),
-                 r"num_puzzle_identifiers must be an integer",
-                 marks=pytest.mark.xfail(strict=True, reason="TypeError from inside torch.zeros")),
+    ("solve-max-steps-float", "solve", dict(input_ids=_X, max_steps=2.5), r"max_steps must be an integer"),
+    ("solve-max-steps-string", "solve", dict(input_ids=_X, max_steps="3"), r"max_steps must be an integer"),
+    ("resize-puzzle-table-float", "resize_puzzle_embeddings", dict(num_puzzle_identifiers=2.5),
+     r"num_puzzle_identifiers must be an integer"),
 ]
 
 
@@ -883,10 +880,8 @@ CONVERTER_CASES = [
                                       *_out(p)], r"(does not exist|no such file)"),
     ("config-malformed-yaml", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config", p["work"] / "bad.yaml",
                                          *_out(p)], r"not valid YAML"),
-    pytest.param("config-without-arch", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config",
-                                                   p["work"] / "noarch.yaml", *_out(p)], r"no `arch`",
-                 marks=pytest.mark.xfail(strict=True, reason="converter reads a YAML without arch fields as a bare "
-                                                             "arch of defaults, then reports every shape")),
+    ("config-without-arch", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config", p["work"] / "noarch.yaml",
+                                       *_out(p)], r"no `arch`"),
     ("config-missing", lambda p: ["--checkpoint", p["run"] / "checkpoint", "--config", p["work"] / "no.yaml",
                                   *_out(p)], r"does not exist"),
     ("source-missing", lambda p: [p["work"] / "no-such-run", *_out(p)], r"no such file or folder"),
@@ -904,10 +899,7 @@ CONVERTER_CASES = [
     ("output-not-empty", lambda p: [p["run"], "--seq-len", "16", "--output", p["work"] / "kept-output"], r"--overwrite"),
     ("output-parent-missing", lambda p: [p["run"], "--seq-len", "16", "--output", p["work"] / "no-parent" / "out"],
      r"parent folder .* does not exist"),
-    pytest.param("push-to-hub-malformed-id", lambda p: [p["run"], *_out(p), "--push-to-hub", "bad id!"],
-                 r"(push-to-hub|repo id)",
-                 marks=pytest.mark.xfail(strict=True, reason="converter checks the repo id only when pushing, after "
-                                                             "writing the output (exit 1)")),
+    ("push-to-hub-malformed-id", lambda p: [p["run"], *_out(p), "--push-to-hub", "bad id!"], r"(push-to-hub|repo id)"),
 ]
 
 
@@ -994,6 +986,9 @@ def train_inputs(work, model_dir, dataset_dir, other_models) -> dict[str, Path]:
                              f"  puzzle_emb_ndim: 16\n  puzzle_emb_len: 1\n  L_layers: 1\n{TRAIN_SECTION}")
     p["bad-yaml"] = work / "train-bad.yaml"
     p["bad-yaml"].write_text("model: [hidden_size: 16\ntraining:\n")
+    p["typed-yaml"] = work / "train-typed.yaml"
+    p["typed-yaml"].write_text(f"dataset: {dataset_dir}\ntraining:\n  learning_rate: fast\n")
+    (work / "binary.bin").write_bytes(bytes(range(256)) * 2)
     p["list-yaml"] = work / "train-list.yaml"
     p["list-yaml"].write_text("- dataset\n- model\n")
     p["run"] = work / "train-run"
@@ -1030,6 +1025,12 @@ TRAIN_CASES = [
      r"expected a mapping"),
     ("config-file-missing", lambda p: ["--config", p["work"] / "no.yaml", "--output_dir", p["work"] / "train-out"],
      r"no\.yaml: no such file"),
+    ("config-file-binary", lambda p: ["--config", p["work"] / "binary.bin", "--output_dir", p["work"] / "train-out"],
+     r"not a text file"),
+    ("config-is-a-folder", lambda p: ["--config", p["work"], "--output_dir", p["work"] / "train-out"],
+     r"a folder, not a YAML file"),
+    ("yaml-value-wrong-type", lambda p: ["--config", p["typed-yaml"], "--output_dir", p["work"] / "train-out"],
+     r"--learning_rate.*invalid float value: 'fast'"),
     ("unknown-option", lambda p: [*_base(p), "--hiden_size", "32"], r"unknown option --hiden_size \(did you mean --hidden_size"),
     ("set-unknown-key", lambda p: [*_base(p), "--set", "model.foo=1"], r"unknown model key 'foo'"),
     ("set-malformed", lambda p: [*_base(p), "--set", "garbage"], r"expected SECTION\.KEY=VALUE"),
@@ -1045,9 +1046,8 @@ TRAIN_CASES = [
     ("batch-larger-than-dataset", lambda p: [*_base(p), "--global_batch_size", "100"],
      r"global batch 100 is larger than the train split \(8 rows"),
     ("push-without-repo-id", lambda p: [*_base(p), "--push_to_hub", "true"], r"--push_to_hub needs --hub_model_id"),
-    pytest.param("push-malformed-repo-id", lambda p: [*_base(p), "--push_to_hub", "true", "--hub_model_id", "bad id"],
-                 r"hub_model_id", marks=pytest.mark.xfail(strict=True, reason="train.py checks the Hub id only after "
-                                                                              "training (exit 1)")),
+    ("push-malformed-repo-id", lambda p: [*_base(p), "--push_to_hub", "true", "--hub_model_id", "bad id"],
+     r"hub_model_id"),
     # the model configuration
     ("heads-do-not-divide", lambda p: [*_base(p), "--num_heads", "3"], r"hidden_size \(16\) must be divisible"),
     ("h-cycles-zero", lambda p: [*_base(p), "--H_cycles", "0"], r"H_cycles must be an integer >= 1"),
@@ -1059,9 +1059,7 @@ TRAIN_CASES = [
     # the dataset
     ("dataset-missing", lambda p: [*_base(p), "--dataset", p["work"] / "no-data"], r"no-data: no such folder"),
     ("dataset-is-model-folder", lambda p: [*_base(p), "--dataset", p["model"]], r"a model folder, not a dataset"),
-    pytest.param("dataset-corrupt-shard", lambda p: [*_base(p), "--dataset", p["broken-dataset"]],
-                 r"not a readable parquet file", marks=pytest.mark.xfail(
-                     strict=True, reason="train.py reads the shards only when training starts (exit 1)")),
+    ("dataset-corrupt-shard", lambda p: [*_base(p), "--dataset", p["broken-dataset"]], r"not a readable parquet file"),
     ("dataset-hub-id-offline", lambda p: [*_base(p), "--dataset", "nobody-here/data"], r"nobody-here/data"),
     # --init_from
     ("init-from-missing", lambda p: [*_base(p), "--init_from", p["work"] / "no-model"], r"model folder not found"),
