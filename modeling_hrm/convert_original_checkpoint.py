@@ -127,7 +127,8 @@ def read_all_config(path: str | Path) -> dict:
         where = getattr(error, "problem_mark", None)
         raise ConversionError(f"config {path} is not valid YAML"
                               + (f" (line {where.line + 1})" if where else "")) from None
-    if not isinstance(all_config, dict) or not isinstance(all_config.get("arch", all_config), dict):
+    if not isinstance(all_config, dict) or not isinstance(all_config.get("arch", all_config), dict) or (
+            "arch" not in all_config and "hidden_size" not in all_config):
         raise ConversionError(f"config {path} is not an all_config.yaml of the original code (no `arch` mapping)")
     return all_config
 
@@ -343,6 +344,8 @@ def main(argv=None) -> int:
     try:
         if args.seq_len is not None and args.seq_len < 1:
             raise ConversionError(f"--seq-len must be >= 1, got {args.seq_len}")
+        if args.push_to_hub is not None and not looks_like_repo_id(args.push_to_hub):
+            raise ConversionError(f"--push-to-hub {args.push_to_hub!r} is not a Hub repo id (owner/name)")
         output = check_output(args.output, args.overwrite)
         checkpoint, config_path = locate_source(args.source, args.checkpoint, args.config, args.revision)
         model = convert(checkpoint, config_path, args.seq_len)

@@ -593,7 +593,9 @@ class RecursiveReasoningModel(PreTrainedModel):
                 index); all candidates are returned too (`candidate_*`), e.g. to pick by validity instead.
         """
         puzzle_identifiers = self._check_inputs(input_ids, puzzle_identifiers, None, allow_empty=True)
-        max_steps = self.config.halt_max_steps if max_steps is None else int(max_steps)
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int)):
+            raise ValueError(f"max_steps must be an integer >= 1 (or None for config.halt_max_steps), got {max_steps!r}")
+        max_steps = self.config.halt_max_steps if max_steps is None else max_steps
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or num_candidates < 1:
@@ -691,6 +693,8 @@ class RecursiveReasoningModel(PreTrainedModel):
     # ---- fine-tuning helpers ----
     def resize_puzzle_embeddings(self, num_puzzle_identifiers: int) -> None:
         """Change the number of puzzle identifiers; kept rows are copied, new rows start at zero."""
+        if isinstance(num_puzzle_identifiers, bool) or not isinstance(num_puzzle_identifiers, int):
+            raise ValueError(f"num_puzzle_identifiers must be an integer >= 1, got {num_puzzle_identifiers!r}")
         if num_puzzle_identifiers < 1:
             raise ValueError(f"num_puzzle_identifiers must be >= 1, got {num_puzzle_identifiers}")
         if self.config.puzzle_emb_ndim == 0:
