@@ -234,39 +234,6 @@ def parse_arc_task(task) -> dict:
     return parsed
 
 
-def _arc_versions(model, puzzle_identifier: int, versions, augment: bool) -> list[tuple[int, np.ndarray, int]]:
-    """The (dihedral, colour permutation, puzzle id) versions to solve and vote over (see `solve_arc_task`)."""
-    if versions is not None:
-        out = []
-        for v in versions:
-            try:
-                k, perm, pid = v
-                perm = _formats().check_color_perm(perm)
-            except (TypeError, ValueError) as err:
-                raise PuzzleError(f"invalid ARC version {v!r}: expected (dihedral 0-7, colour permutation of 0..9, "
-                                  f"puzzle id) ({err})") from None
-            if not 0 <= int(k) <= 7:
-                raise PuzzleError(f"invalid ARC version: dihedral must be 0..7, got {k}")
-            out.append((int(k), perm, int(pid)))
-        if not out:
-            raise PuzzleError("no ARC versions to solve (versions=[])")
-    elif puzzle_identifier != 0 and augment:
-        # A trained id belongs to exactly one (dihedral, colour) version; giving it to the other versions would
-        # condition them on the wrong embedding.
-        raise PuzzleError(f"puzzle id {puzzle_identifier} names one trained version of a task; to vote over the "
-                          "versions pass the ids the dataset gave each of them (hrm-solve --dataset DIR; "
-                          "dataset_scripts.arc.task_versions_from_metadata), or solve only that version "
-                          "(--no-augment)")
-    else:
-        identity = np.arange(10, dtype=np.uint8)
-        out = [(k, identity, int(puzzle_identifier)) for k in (range(8) if augment else [0])]
-    limit = getattr(model.config, "num_puzzle_identifiers", 1)
-    bad = sorted({pid for _, _, pid in out if not 0 <= pid < limit})
-    if bad:
-        raise PuzzleError(f"puzzle id {bad[0]} is outside the model's {limit} puzzle identifiers")
-    return out
-
-
 def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, max_steps: int | None = None,
                    early_exit: bool = True, augment: bool = True, trace: bool = False) -> list[SolveResult]:
     """Solve every test input of an ARC task; one `SolveResult` per test input.
@@ -290,7 +257,9 @@ def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, ma
     fm = _formats()
     parsed = parse_arc_task(task)
     check_model_for(model, "arc")
-    plan = _arc_versions(model, puzzle_identifier, versions, augment)
+    from .pipeline_puzzle_solving import arc_plan
+
+    plan = arc_plan(model.config, puzzle_identifier, augment, versions)
     ids = torch.as_tensor([pid for _, _, pid in plan], dtype=torch.long)
     results = []
     for grid_in, grid_out in parsed["test"]:

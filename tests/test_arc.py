@@ -245,20 +245,24 @@ def test_empty_grid_takes_a_top_k_slot_in_arc_scores():
 # ----------------------------------------------------------------------------- per-version ids in hrm-solve
 
 
-def _tiny_arc_model(meta):
-    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
+def _tiny_arc_model(meta, model_type="hrm"):
+    from modeling_hrm import MODEL_CLASSES
 
+    config_class, model_class = MODEL_CLASSES[model_type]
     torch.manual_seed(0)
-    cfg = HRMConfig.from_dataset_metadata(meta, hidden_size=32, num_heads=2, expansion=2.0, H_layers=1, L_layers=1,
-                                          H_cycles=1, L_cycles=1, puzzle_emb_ndim=32, halt_max_steps=2)
-    return HRMForPuzzleSolving(cfg).eval()
+    sizes = dict(hidden_size=32, num_heads=2, expansion=2.0, L_layers=1, H_cycles=1, L_cycles=1, puzzle_emb_ndim=32,
+                 halt_max_steps=2)
+    if model_type == "hrm":
+        sizes["H_layers"] = 1
+    return model_class(config_class.from_dataset_metadata(meta, **sizes)).eval()
 
 
-def test_solve_arc_task_gives_each_version_its_dataset_id(toy_arc, tmp_path):
+@pytest.mark.parametrize("model_type", ["hrm", "trm"])
+def test_solve_arc_task_gives_each_version_its_dataset_id(toy_arc, tmp_path, model_type):
     from modeling_hrm.solve import PuzzleError, solve_arc_task
 
     meta = _build(toy_arc, tmp_path / "d", "--num-aug", "5")
-    model = _tiny_arc_model(meta)
+    model = _tiny_arc_model(meta, model_type)
     seen = {}
     real_solve = model.solve
 
@@ -329,3 +333,16 @@ def test_arc_smoke_recipe_trains_scores_and_solves(toy_arc, tmp_path, capsys):
                      "--dataset", str(data), "--task-id", "nope"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "'nope' has no trained versions" in err[0]
+
+
+@pytest.mark.parametrize("recipe", ["arc_agi_1", "arc_agi_2", "trm_arc_agi_1", "trm_arc_agi_2", "arc_smoke"])
+def test_arc_recipes_are_valid_runs(toy_arc, tmp_path, capsys, recipe):
+    from training.train import main as train_main
+
+    _build(toy_arc, tmp_path / "d", "--num-aug", "1")
+    rc = train_main(["--config", str(REPO / f"training/configs/{recipe}.yaml"), "--dataset", str(tmp_path / "d"),
+                     "--output_dir", str(tmp_path / "run"), "--global_batch_size", "4", "--dry_run"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    plan = json.loads(captured.out.strip().splitlines()[-1])
+    assert plan["groups"] == 5 and plan["max_steps"] == int(plan["epochs"] * 16 / 4)  # 16 rows per epoch
