@@ -227,11 +227,14 @@ def read_sudoku_csv(path: str, label: str, report: Reporter) -> tuple[np.ndarray
         return "skip"
 
     # Single-threaded parsing: the invalid-row handler then knows line numbers.
-    table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
-                           parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-                           convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in
-                                                                              ("source", "question", "answer",
-                                                                               "rating")}))
+    try:
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False),
+                               parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+                               convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in
+                                                                                  ("source", "question", "answer",
+                                                                                   "rating")}))
+    except pa.ArrowInvalid as err:  # not a CSV at all (binary, empty): name the file
+        raise ValueError(f"{path}: not a readable CSV file ({str(err).strip().splitlines()[0]})") from None
     missing = {"question", "answer"} - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}; have {table.column_names}")
