@@ -306,5 +306,6 @@ def load_pretrained_model(path_or_repo_id, device=None, dtype=torch.float32):
     return model.eval()
 
 
-__all__ = ["ModelLoadError", "load_pretrained_model", "locate_model", "load_config", "read_safetensors_header",
+__all__ = ["ModelLoadError", "load_pretrained_model", "locate_model", "resolve_model_folder", "load_config",
+           "check_weights_match_config", "read_safetensors_header", "looks_like_repo_id", "download_model",
            "resolve_device", "resolve_dtype"]
