@@ -10,6 +10,7 @@ ACT unused at evaluation, Q-head bias −5).
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -593,12 +594,12 @@ class RecursiveReasoningModel(PreTrainedModel):
                 index); all candidates are returned too (`candidate_*`), e.g. to pick by validity instead.
         """
         puzzle_identifiers = self._check_inputs(input_ids, puzzle_identifiers, None, allow_empty=True)
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int)):
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral)):
             raise ValueError(f"max_steps must be an integer >= 1 (or None for config.halt_max_steps), got {max_steps!r}")
-        max_steps = self.config.halt_max_steps if max_steps is None else max_steps
+        max_steps = self.config.halt_max_steps if max_steps is None else int(max_steps)
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-        if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or num_candidates < 1:
+        if isinstance(num_candidates, bool) or not isinstance(num_candidates, numbers.Integral) or num_candidates < 1:
             raise ValueError(f"num_candidates must be an integer >= 1, got {num_candidates!r}")
         if not (isinstance(candidate_noise, (int, float)) and math.isfinite(candidate_noise) and candidate_noise >= 0):
             raise ValueError(f"candidate_noise must be a finite number >= 0, got {candidate_noise!r}")
@@ -693,7 +694,7 @@ class RecursiveReasoningModel(PreTrainedModel):
     # ---- fine-tuning helpers ----
     def resize_puzzle_embeddings(self, num_puzzle_identifiers: int) -> None:
         """Change the number of puzzle identifiers; kept rows are copied, new rows start at zero."""
-        if isinstance(num_puzzle_identifiers, bool) or not isinstance(num_puzzle_identifiers, int):
+        if isinstance(num_puzzle_identifiers, bool) or not isinstance(num_puzzle_identifiers, numbers.Integral):
             raise ValueError(f"num_puzzle_identifiers must be an integer >= 1, got {num_puzzle_identifiers!r}")
         if num_puzzle_identifiers < 1:
             raise ValueError(f"num_puzzle_identifiers must be >= 1, got {num_puzzle_identifiers}")
