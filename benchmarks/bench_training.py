@@ -17,8 +17,8 @@ after the run (median), so contention from other processes hits both alike.
 `overhead` compares, in one process and interleaved in rounds, the step time of `train()` (between its logging
 calls, after a warm-up window) with the model-only step, both in CPU time of the process (one thread: the work
 done, which contention from other processes on a shared machine does not change; wall clock is printed too).
-The model-only step is the same model, batch size and optimizers on one fixed batch with the ACT carry passed
-along: forward, backward, Adam-atan2 step and the puzzle-embedding sign-SGD, nothing else. Overhead = loop step / model-only step − 1:
+The model-only step is the same model, batch size, optimizers and schedule on batches gathered beforehand, with
+the ACT carry passed along: forward, backward, Adam-atan2 step and the puzzle-embedding sign-SGD, nothing else. Overhead = loop step / model-only step − 1:
 the data stream, carry bookkeeping, metric reduction, LR schedule, Accelerate wrappers, progress and logging.
 
 `memory` trains a few steps in a fresh subprocess per cycle setting and reports peak memory above the
@@ -113,27 +113,38 @@ def throughput(args) -> None:
         "time": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
-def model_only_seconds(plan, arrays: dict, steps: int, warmup: int, lr: float, clock=time.process_time) -> float:
-    """Mean seconds (by `clock`) of one model-only training step (see module docstring) over `steps` steps."""
-    from training.optim import AdamATan2, sign_sgd_puzzle_embedding_step
+def model_only_seconds(plan, training, arrays: dict, steps: int, warmup: int, clock=time.process_time) -> float:
+    """Mean seconds (by `clock`) of one model-only training step (see module docstring) over `steps` steps.
+
+    Every step gets fresh rows (gathered before timing) and the run's learning-rate schedule, as the loop does: a
+    model trained on one fixed batch soon fits it, and the tiny gradients that follow (denormals on a CPU) would
+    make its steps slower than real ones.
+    """
+    from training.optim import AdamATan2, lr_at_step, sign_sgd_puzzle_embedding_step
 
     torch.manual_seed(0)
     model = plan.model_class(plan.model_config).train()
-    optimizer = AdamATan2(model.parameters(), lr=lr, weight_decay=0.1)
-    rows = slice(0, plan.micro_batch)
-    x = torch.as_tensor(arrays["inputs"][rows]).long()
-    y = torch.as_tensor(arrays["labels"][rows]).long()
+    optimizer = AdamATan2(model.parameters(), lr=training.learning_rate, betas=(training.beta1, training.beta2),
+                          weight_decay=training.weight_decay)
+    total, batch = warmup + steps, plan.micro_batch
+    rows = torch.randperm(len(arrays["inputs"]), generator=torch.Generator().manual_seed(0))[:total * batch].numpy()
+    x = torch.as_tensor(arrays["inputs"][rows]).long().view(total, batch, -1)
+    y = torch.as_tensor(arrays["labels"][rows]).long().view(total, batch, -1)
     y = torch.where(y == 0, -100, y)
-    pid = torch.as_tensor(arrays["puzzle_identifiers"][rows]).long()
+    pid = torch.as_tensor(arrays["puzzle_identifiers"][rows]).long().view(total, batch)
+    schedule = (training.lr_warmup_steps, training.max_steps or total, training.lr_min_ratio)
     table, carry, times = model.puzzle_embedding, None, []
-    for i in range(warmup + steps):
+    for i in range(total):
         start = clock()
-        out = model(x, puzzle_identifiers=pid, labels=y, carry=carry)
+        optimizer.param_groups[0]["lr"] = lr_at_step(i + 1, training.learning_rate, *schedule)
+        out = model(x[i], puzzle_identifiers=pid[i], labels=y[i], carry=carry)
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if table is not None and table.local_weight is not None:
-            sign_sgd_puzzle_embedding_step(table.weight, table.local_ids, table.local_weight.grad, 1e-2, 0.1)
+            sign_sgd_puzzle_embedding_step(table.weight, table.local_ids, table.local_weight.grad,
+                                           lr_at_step(i + 1, training.puzzle_emb_lr, *schedule),
+                                           training.puzzle_emb_weight_decay)
             table.local_weight = None
         carry = out.carry
         if i >= warmup:
@@ -170,8 +181,8 @@ def overhead(args) -> None:
     windows = max(2, args.steps // logging_steps)
     rounds = []
     for _ in range(args.rounds):
-        model_cpu = model_only_seconds(plan, arrays, args.steps, args.warmup, run.training.learning_rate)
-        model_wall = model_only_seconds(plan, arrays, args.steps // 4, args.warmup, run.training.learning_rate,
+        model_cpu = model_only_seconds(plan, run.training, arrays, windows * logging_steps, logging_steps)
+        model_wall = model_only_seconds(plan, run.training, arrays, windows * logging_steps // 4, logging_steps,
                                         clock=time.perf_counter)
         marks.clear()
         with tempfile.TemporaryDirectory() as out:
