@@ -216,10 +216,16 @@ def infer_seq_len(all_config: dict, arch: dict, state_dict: dict, model_type: st
     if mixer is not None:
         return int(mixer.shape[0]) - plen
     data_path = str(all_config.get("data_path") or all_config.get("data_paths") or "").lower()
+    vocab = int(state_dict["embed_tokens.embedding_weight"].shape[0])
     for task, seq_len in _TASK_SEQ_LEN:
         if task in data_path:
-            return seq_len
-    vocab = int(state_dict["embed_tokens.embedding_weight"].shape[0])
+            # The task's vocabulary must agree, or the guess would be silently wrong (RoPE shows no length).
+            if task == "sudoku" and vocab - 2 in (4, 6, 9):
+                return (vocab - 2) ** 2
+            if (task, vocab) in (("maze", 6), ("arc", 12)):
+                return seq_len
+            raise ConversionError(f"data_path {data_path!r} names a {task} task but the vocabulary has {vocab} "
+                                  f"tokens; cannot tell the sequence length: pass --seq-len")
     if vocab in _VOCAB_SEQ_LEN:
         return _VOCAB_SEQ_LEN[vocab]
     raise ConversionError("cannot tell the sequence length (no learned positions, no task in data_path, vocabulary "

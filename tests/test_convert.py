@@ -268,3 +268,12 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, capsys):
     assert main([str(tmp_path), "--seq-len", "16", "--output", str(out), "--overwrite"]) == 0
     assert (out / "config.json").exists() and not (out / "keep.txt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_task_and_vocabulary_must_agree_to_infer_seq_len(tmp_path, capsys):
+    sd = original_layout(ARCH, vocab=6)
+    torch.save({PREFIX + k: v for k, v in sd.items()}, tmp_path / "checkpoint")
+    (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": ARCH, "data_path": "data/sudoku-extreme"}))
+    assert main([str(tmp_path), "--output", str(tmp_path / "hf")]) == 2
+    assert "pass --seq-len" in capsys.readouterr().err
+    assert main([str(tmp_path), "--output", str(tmp_path / "hf"), "--seq-len", "16"]) == 0
