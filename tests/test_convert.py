@@ -271,9 +271,12 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, capsys):
 
 
 def test_task_and_vocabulary_must_agree_to_infer_seq_len(tmp_path, capsys):
-    sd = original_layout(ARCH, vocab=6)
+    sd = original_layout(ARCH, vocab=7)  # no n×n Sudoku has 7 tokens (n + 2)
     torch.save({PREFIX + k: v for k, v in sd.items()}, tmp_path / "checkpoint")
     (tmp_path / "all_config.yaml").write_text(yaml.safe_dump({"arch": ARCH, "data_path": "data/sudoku-extreme"}))
     assert main([str(tmp_path), "--output", str(tmp_path / "hf")]) == 2
     assert "pass --seq-len" in capsys.readouterr().err
-    assert main([str(tmp_path), "--output", str(tmp_path / "hf"), "--seq-len", "16"]) == 0
+    sd = original_layout(ARCH, vocab=6)  # 4×4 Sudoku: 16 cells
+    torch.save({PREFIX + k: v for k, v in sd.items()}, tmp_path / "checkpoint")
+    assert main([str(tmp_path), "--output", str(tmp_path / "hf")]) == 0
+    assert AutoConfig.from_pretrained(tmp_path / "hf").seq_len == 16
