@@ -157,6 +157,8 @@ class RecursiveReasoningConfig(PretrainedConfig):
     @classmethod
     def from_dataset_metadata(cls, metadata: dict, **overrides) -> "RecursiveReasoningConfig":
         """Build a config from a dataset's `hrm_dataset.json` (vocab, sequence length, puzzle ids) plus overrides."""
+        if not isinstance(metadata, dict):
+            raise ValueError(f"dataset metadata must be the dict of a dataset's hrm_dataset.json, got {type(metadata).__name__}")
         missing = [k for k in ("vocab_size", "seq_len", "num_puzzle_identifiers") if k not in metadata]
         if missing:
             raise ValueError(f"dataset metadata lacks {', '.join(missing)}; is this an hrm dataset?")
