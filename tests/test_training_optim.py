@@ -216,6 +216,8 @@ def test_latest_checkpoint_ignores_incomplete_folders(tmp_path):
     assert resolve_resume_path("latest", tmp_path / "nothing") is None
     with pytest.raises(ValueError, match="not a complete checkpoint"):
         resolve_resume_path(str(tmp_path / "checkpoint-20"), tmp_path)
+    with pytest.raises(ValueError, match="a training output folder.*checkpoint-10 is the newest"):
+        resolve_resume_path(str(tmp_path), tmp_path)
     rotate_checkpoints(tmp_path, keep=1)
     assert not (tmp_path / "checkpoint-5").exists() and (tmp_path / "checkpoint-10").exists()
     assert not (tmp_path / "checkpoint-15.tmp").exists()

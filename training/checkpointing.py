@@ -105,6 +105,10 @@ def resolve_resume_path(resume_from_checkpoint: str, output_dir: str | os.PathLi
     path = Path(resume_from_checkpoint)
     if not path.exists():
         raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint}: no such folder")
+    inside = list_checkpoints(path)
+    if inside:
+        raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint} is a training output folder; pass one "
+                         f"of its checkpoints ({inside[-1].name} is the newest) or 'latest' with --output_dir")
     if not (path / TRAINER_STATE).is_file() or not (path / "state").is_dir():
         raise ValueError(f"--resume_from_checkpoint {resume_from_checkpoint!r} is not a complete checkpoint folder "
                          f"(expected {TRAINER_STATE} and state/ inside)")

@@ -467,7 +467,8 @@ def check_dataset(dataset: str | None) -> dict:
         if not path.is_dir():
             raise ConfigError(f"--dataset {dataset}: a file, not a dataset folder")
         if not (path / "hrm_dataset.json").is_file():
-            if (path / "config.json").is_file() or (path / "model" / "config.json").is_file():
+            if (path / "config.json").is_file() or (path / "model" / "config.json").is_file() or any(
+                    path.glob("checkpoint-*/model/config.json")):
                 raise ConfigError(f"--dataset {dataset}: a model folder, not a dataset (fine-tune from a model with "
                                   f"--init_from)")
             raise ConfigError(f"--dataset {dataset}: no hrm_dataset.json; build a dataset with "
