@@ -122,3 +122,28 @@ def test_maze_more_than_exist_at_a_depth_fails_fast(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"found \d+ of 100 distinct 6x6 mazes with a shortest path of >= 5 moves"):
         build_maze_dataset.main(["--size", "6", "--num-train", "100", "--num-test", "5", "--min-path-length", "5",
                                  "--output-dir", str(tmp_path / "x"), "--quiet"])
+
+
+@pytest.mark.parametrize("halt_only, halt_step", [(True, 1), (False, 4)])
+def test_segment_evaluation_halts_by_the_models_rule(halt_only, halt_step):
+    """hrm-evaluate's early-exit view must use the model's own halting rule: with halt-only ACT a row halts when
+    q_halt > 0 (its q_continue is never trained), not when q_halt > q_continue."""
+    import torch
+
+    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
+    from training.evaluation import run_segments
+
+    torch.manual_seed(0)
+    cfg = HRMConfig(vocab_size=6, seq_len=16, num_puzzle_identifiers=1, hidden_size=32, num_heads=2, H_layers=1,
+                    L_layers=1, H_cycles=1, L_cycles=1, puzzle_emb_ndim=0, halt_max_steps=3,
+                    no_ACT_continue=halt_only)
+    model = HRMForPuzzleSolving(cfg)
+    with torch.no_grad():  # q_halt = 1 > 0, but q_continue = 5 > q_halt, whatever the input
+        model.q_head.weight.zero_()
+        model.q_head.bias.copy_(torch.tensor([1.0, 5.0]))
+    rng = np.random.default_rng(0)
+    arrays = {"inputs": rng.integers(1, 6, (4, 16)).astype(np.uint8), "labels": rng.integers(1, 6, (4, 16)).astype(
+        np.uint8), "puzzle_identifiers": np.zeros(4, np.int32)}
+    seg = run_segments(model, arrays, max_steps=3)
+    assert (seg["halt_step"] == halt_step).all()  # 4 = max_steps + 1: never halted
+    assert (model.solve(torch.as_tensor(arrays["inputs"]).long(), max_steps=3).steps == min(halt_step, 3)).all()

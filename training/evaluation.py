@@ -181,7 +181,8 @@ def run_segments(model, arrays: dict[str, np.ndarray], *, max_steps: int, headli
 
     Returns per-row arrays (dataset order):
       `exact_per_step`, `token_acc_per_step` (max_steps, N); `q_halt_per_step`, `q_continue_per_step`
-      (max_steps, N); `halt_step` (N,): first step with q_halt > q_continue (max_steps + 1 if never);
+      (max_steps, N); `halt_step` (N,): first step the model halts (its `halts` rule: q_halt > q_continue, or
+      q_halt > 0 with halt-only ACT; max_steps + 1 if never);
       `pred_full` (N, seq_len): predictions after `headline_steps` segments; `pred_act` (N, seq_len):
       predictions where early exit with budget `headline_steps` stops the row.
     """
@@ -222,13 +223,15 @@ def run_segments(model, arrays: dict[str, np.ndarray], *, max_steps: int, headli
                 e, t, _ = row_scores(pred, y)
                 exact[step - 1, sl], token[step - 1, sl] = e, t
                 q_halt[step - 1, sl], q_cont[step - 1, sl] = qh, qc
-                wants_halt = (qh > qc) & (halt_step[sl] > max_steps)
+                # The model's own rule (q_halt > 0 with halt-only ACT, whose q_continue is never trained).
+                halts = hrm.halts(out.q_halt_logits, out.q_continue_logits).cpu().numpy()
+                wants_halt = halts & (halt_step[sl] > max_steps)
                 halt_step[sl][wants_halt] = step
                 if step <= headline:
                     # Early exit keeps each row's prediction from the step it stops at (or the budget).
                     live = ~act_done
                     pred_act[sl][live] = pred[live]
-                    act_done |= qh > qc
+                    act_done |= halts
                 if step == headline:
                     pred_full[sl] = pred
     finally:
