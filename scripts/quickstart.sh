@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# The main job: set up, build a small Sudoku dataset offline, train a small recursive model (HRM) and the
+# The main job: set up, build a small Sudoku dataset offline, train a small recursive model (TRM) and the
 # same-size Transformer side by side on CPU for the same time, evaluate both, and solve a deep held-out puzzle
 # with both, printing whether each answer is valid. The recursive model's checkpoint folder is Hub-ready
 # (model card included); the trace of its solution is drawn step by step.
 #
-# Equal time: HRM_STEPS and BASELINE_STEPS are what each model does in 5 minutes on one core of a quiet machine
+# Equal time: RECURSIVE_STEPS and BASELINE_STEPS are what each model does in 5 minutes on one core of a quiet machine
 # (benchmarks/compare_depth.py measures the rates; docs/RESULTS.md, "Where recursion pays"). TRAIN_MINUTES caps
 # each run on a slower or busy machine (fewer steps then, and lower accuracy).
 #
 #   bash scripts/quickstart.sh                  # defaults below; everything lands in outputs/quickstart/
-#   MODEL=trm RECURSIVE_STEPS=2064 bash scripts/quickstart.sh   # the Tiny Recursive Model instead of HRM
+#   MODEL=hrm bash scripts/quickstart.sh        # HRM instead of TRM (TRM won the equal-time comparison)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-outputs/quickstart}
 TRAIN_MINUTES=${TRAIN_MINUTES:-9}
-MODEL=${MODEL:-hrm}
-RECURSIVE_STEPS=${RECURSIVE_STEPS:-2333}
+MODEL=${MODEL:-trm}
+case "$MODEL" in
+  trm) RECURSIVE_STEPS=${RECURSIVE_STEPS:-2064} ;;
+  hrm) RECURSIVE_STEPS=${RECURSIVE_STEPS:-2333} ;;
+  *) echo "MODEL must be trm or hrm, got '$MODEL'" >&2; exit 2 ;;
+esac
 BASELINE_STEPS=${BASELINE_STEPS:-3990}
 SEED=${SEED:-0}
 PY=.venv/bin/python
