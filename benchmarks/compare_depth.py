@@ -115,6 +115,10 @@ def train_command(args, model: str, seed: int, steps: int, out_dir: Path) -> lis
            "--save_steps", "100000000", "--disable_tqdm", "true", "--report_to", "none"]
     for override in args.set:
         cmd += ["--set", override]
+    for item in args.model_set:
+        name, _, override = item.partition(":")
+        if name == model:
+            cmd += ["--set", override]
     return cmd
 
 
@@ -332,9 +336,14 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-examples", type=int, default=300, help="test subset of the evaluations along a run")
     parser.add_argument("--scaling-steps", default="1,2,4,8,16")
     parser.add_argument("--set", action="append", default=[], help="extra --set overrides for every model")
+    parser.add_argument("--model-set", action="append", default=[], metavar="MODEL:SECTION.KEY=VALUE",
+                        help="an extra --set override for one model, e.g. hrm:training.learning_rate=1e-3")
     parser.add_argument("--runs-dir", default=str(ROOT / "outputs" / "depth"))
     parser.add_argument("--speed-file", default=None, help="default: benchmarks/results/depth_speed_<task>.json")
     args = parser.parse_args(argv)
+    for item in args.model_set:
+        if item.partition(":")[0] not in MODELS or "=" not in item:
+            parser.error(f"--model-set {item!r}: expected MODEL:SECTION.KEY=VALUE with MODEL in {', '.join(MODELS)}")
     if not Path(args.dataset).is_dir():
         parser.error(f"--dataset {args.dataset} is not a folder (build it first; see benchmarks/depth_pays.sh)")
     args.speed_file = args.speed_file or str(ROOT / "benchmarks" / "results" / f"depth_speed_{args.task}.json")
