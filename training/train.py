@@ -1141,6 +1141,14 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     if not summary["ranks_in_sync"]:
         logger.error("processes ended with different weights: %s", digests)
     accelerator.end_training()
+    if world > 1 and torch.distributed.is_initialized():
+        # Gloo's worker thread frees a finished collective's tensors (which takes the GIL) only when it moves on to
+        # the next one, and tearing the group down joins that thread while holding the GIL: after the last
+        # gather, a finished barrier still holds it, so two barriers leave the thread idle before the teardown
+        # (otherwise an occasional deadlock at exit, seen in two-process CPU runs).
+        torch.distributed.barrier()
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
     if t.push_to_hub and accelerator.is_main_process:
         try:
