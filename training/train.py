@@ -1140,15 +1140,11 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
                "weights_sha256": digests, "ranks_in_sync": len(set(digests)) == 1}
     if not summary["ranks_in_sync"]:
         logger.error("processes ended with different weights: %s", digests)
-    accelerator.end_training()
-    if world > 1 and torch.distributed.is_initialized():
-        # Gloo's worker thread frees a finished collective's tensors (which takes the GIL) only when it moves on to
-        # the next one, and tearing the group down joins that thread while holding the GIL: after the last
-        # gather, a finished barrier still holds it, so two barriers leave the thread idle before the teardown
-        # (otherwise an occasional deadlock at exit, seen in two-process CPU runs).
-        torch.distributed.barrier()
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    if world > 1:  # end_training() would destroy the process group, whose teardown can deadlock: see main()
+        for tracker in accelerator.trackers:
+            tracker.finish()
+    else:
+        accelerator.end_training()
 
     if t.push_to_hub and accelerator.is_main_process:
         try:
@@ -1193,10 +1189,18 @@ def main(argv=None) -> int:
 
     if PartialState().is_main_process:
         print(json.dumps(summary, default=str), flush=True)
+    code = 0
     if summary.get("push_error"):
         print(f"error: {summary['push_error']}", file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    if summary.get("num_processes", 1) > 1:
+        # Every file is written and closed: skip the interpreter's teardown, where gloo's process-group destructor
+        # joins its worker thread while holding the GIL and that thread may still need the GIL to free the last
+        # collective's tensors (an occasional deadlock at exit, seen with py-spy in two-process CPU runs).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":
