@@ -208,7 +208,11 @@ def parse_arc_puzzle(puzzle) -> Puzzle:
             raise PuzzleError(f"invalid ARC grid: {err}") from None
         return Puzzle("arc", "array" if isinstance(puzzle, np.ndarray) else "grid", puzzle,
                       tests=[(grid.astype(np.int64), None)])
-    task = puzzle
+    return Puzzle("arc", "task", puzzle, tests=parse_arc_task(puzzle)["test"])
+
+
+def parse_arc_task(task) -> dict:
+    """Validate an ARC task (dict or JSON text) → {"train": [(in, out)], "test": [(in, out or None)]} of int grids."""
     if isinstance(task, str):
         try:
             task = json.loads(task)
@@ -216,7 +220,7 @@ def parse_arc_puzzle(puzzle) -> Puzzle:
             raise PuzzleError(f"invalid ARC task: not valid JSON ({err.msg} at line {err.lineno})") from None
     if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
         raise PuzzleError('invalid ARC task: expected a JSON object with a non-empty "test" list (and a "train" list)')
-    tests = []
+    parsed = {"train": [], "test": []}
     for split in ("train", "test"):
         pairs = task.get(split, [])
         if not isinstance(pairs, list):
@@ -231,9 +235,8 @@ def parse_arc_puzzle(puzzle) -> Puzzle:
                          for key in ("input", "output") if key in pair]
             except ValueError as err:
                 raise PuzzleError(f"invalid ARC task: {err}") from None
-            if split == "test":
-                tests.append((grids[0], grids[1] if len(grids) > 1 else None))
-    return Puzzle("arc", "task", puzzle, tests=tests)
+            parsed[split].append((grids[0], grids[1] if len(grids) > 1 else None))
+    return parsed
 
 
 def read_if_file(puzzle):

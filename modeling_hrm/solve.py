@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .pipeline_puzzle_solving import PuzzleError, parse_puzzle
+from .pipeline_puzzle_solving import parse_arc_task as _parse_arc_task
 
 KINDS = ("sudoku", "maze", "arc")
 ARC_VOCAB, ARC_SEQ_LEN, MAZE_VOCAB = 12, 900, 6
@@ -198,40 +199,11 @@ def sudoku_is_valid(answer: np.ndarray, puzzle: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 # ARC
 # ---------------------------------------------------------------------------------------------------------
-def _check_arc_grid(grid, where: str) -> np.ndarray:
-    """A list-of-lists grid → int array; the error says which grid of the task is wrong."""
-    try:
-        return np.asarray(_formats().validate_arc_grid(grid, name=where), dtype=np.int64)
-    except ValueError as err:
-        raise PuzzleError(f"invalid ARC task: {err}") from None
-
-
 def parse_arc_task(task) -> dict:
     """Validate an ARC task (dict, JSON text or path) → {"train": [(in, out)], "test": [(in, out or None)]}."""
     if isinstance(task, (str, Path)) and Path(str(task)).suffix == ".json" and Path(str(task)).is_file():
         task = Path(task).read_text()
-    if isinstance(task, str):
-        try:
-            task = json.loads(task)
-        except json.JSONDecodeError as err:
-            raise PuzzleError(f"invalid ARC task: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
-        raise PuzzleError("invalid ARC task: expected a JSON object with a non-empty \"test\" list "
-                          "(and a \"train\" list)")
-    parsed = {"train": [], "test": []}
-    for split in ("train", "test"):
-        pairs = task.get(split, [])
-        if not isinstance(pairs, list):
-            raise PuzzleError(f"invalid ARC task: \"{split}\" must be a list of pairs")
-        for i, pair in enumerate(pairs):
-            if not isinstance(pair, dict) or "input" not in pair:
-                raise PuzzleError(f"invalid ARC task: {split} pair {i} has no \"input\"")
-            grid_in = _check_arc_grid(pair["input"], f"{split} pair {i} input")
-            if split == "train" and "output" not in pair:
-                raise PuzzleError(f"invalid ARC task: train pair {i} has no \"output\"")
-            grid_out = _check_arc_grid(pair["output"], f"{split} pair {i} output") if "output" in pair else None
-            parsed[split].append((grid_in, grid_out))
-    return parsed
+    return _parse_arc_task(task)
 
 
 def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, max_steps: int | None = None,
