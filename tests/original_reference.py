@@ -28,7 +28,7 @@ def rope(x, cos, sin):  # x: (B, S, heads, hd); cos: (S, hd)
     return x * cos.unsqueeze(-2) + rot * sin.unsqueeze(-2)
 
 
-def block(sd, prefix, h, arch, rot):
+def attention(sd, prefix, h, arch, rot):
     B, S, D = h.shape
     nh = arch["num_heads"]
     hd = D // nh
@@ -39,11 +39,18 @@ def block(sd, prefix, h, arch, rot):
     q, k, v = (t.permute(0, 2, 1, 3) for t in (q, k, v))
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
     att = (scores.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(B, S, D)
-    h = rms(h + att @ sd[prefix + "self_attn.o_proj.weight"].T, arch["rms_norm_eps"])
-    gu = h @ sd[prefix + "mlp.gate_up_proj.weight"].T
-    gate, up = gu.chunk(2, dim=-1)
-    mlp = (torch.nn.functional.silu(gate) * up) @ sd[prefix + "mlp.down_proj.weight"].T
-    return rms(h + mlp, arch["rms_norm_eps"])
+    return att @ sd[prefix + "self_attn.o_proj.weight"].T
+
+
+def swiglu(h, gate_up, down):
+    gate, up = (h @ gate_up.T).chunk(2, dim=-1)
+    return (torch.nn.functional.silu(gate) * up) @ down.T
+
+
+def block(sd, prefix, h, arch, rot):
+    eps = arch["rms_norm_eps"]
+    h = rms(h + attention(sd, prefix, h, arch, rot), eps)
+    return rms(h + swiglu(h, sd[prefix + "mlp.gate_up_proj.weight"], sd[prefix + "mlp.down_proj.weight"]), eps)
 
 
 def level(sd, name, n_layers, z, inj, arch, rot):
@@ -87,11 +94,6 @@ def original_segments(sd, arch, inputs, puzzle_ids, num_segments):
 # TRM (TRM_SPEC.md §1): one network `L_level` for both states; blocks with attention or, with mlp_t, a SwiGLU
 # over the sequence axis whose residual and RMSNorm act on the transposed (B, D, S) state.
 # ---------------------------------------------------------------------------------------------------------
-def swiglu(h, gate_up, down):
-    gate, up = (h @ gate_up.T).chunk(2, dim=-1)
-    return (torch.nn.functional.silu(gate) * up) @ down.T
-
-
 def trm_block(sd, prefix, h, arch, rot):
     eps = arch["rms_norm_eps"]
     if arch.get("mlp_t"):
@@ -99,16 +101,7 @@ def trm_block(sd, prefix, h, arch, rot):
         t = rms(t + swiglu(t, sd[prefix + "mlp_t.gate_up_proj.weight"], sd[prefix + "mlp_t.down_proj.weight"]), eps)
         h = t.transpose(1, 2)
     else:
-        B, S, D = h.shape
-        nh = arch["num_heads"]
-        hd = D // nh
-        qkv = (h @ sd[prefix + "self_attn.qkv_proj.weight"].T).view(B, S, 3 * nh, hd)
-        q, k, v = qkv[:, :, :nh], qkv[:, :, nh:2 * nh], qkv[:, :, 2 * nh:]
-        if rot is not None:
-            q, k = rope(q, *rot), rope(k, *rot)
-        q, k, v = (t.permute(0, 2, 1, 3) for t in (q, k, v))
-        att = ((q @ k.transpose(-1, -2)) / math.sqrt(hd)).softmax(-1) @ v
-        h = rms(h + att.permute(0, 2, 1, 3).reshape(B, S, D) @ sd[prefix + "self_attn.o_proj.weight"].T, eps)
+        h = rms(h + attention(sd, prefix, h, arch, rot), eps)
     return rms(h + swiglu(h, sd[prefix + "mlp.gate_up_proj.weight"], sd[prefix + "mlp.down_proj.weight"]), eps)
 
 
