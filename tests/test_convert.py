@@ -49,6 +49,27 @@ def write_original(tmp_path, sd, arch=ARCH):
     return ["--checkpoint", str(tmp_path / "checkpoint"), "--config", str(tmp_path / "all_config.yaml")]
 
 
+def assert_matches_reference(model, reference_segments, sd, arch):
+    """Logits and Q values of 3 segments from a fresh carry equal the reference forward's.
+
+    float32: equal up to float32 rounding accumulated over the segments' blocks; float64: the same computation,
+    so agreement to ~1e-12 shows the float32 difference is rounding only."""
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randint(0, 11, (3, 16), generator=g)
+    ids = torch.tensor([0, 4, 2])
+    for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
+        model = model.to(dtype)
+        reference = reference_segments({k: v.to(dtype) for k, v in sd.items()}, arch, inputs, ids, num_segments=3)
+        carry = None
+        for logits_ref, q_halt_ref, q_cont_ref in reference:
+            out = model(inputs, ids, carry=carry)
+            carry = out.carry
+            torch.testing.assert_close(out.logits, logits_ref, rtol=tol, atol=tol)
+            torch.testing.assert_close(out.q_halt_logits, q_halt_ref.to(out.q_halt_logits.dtype), rtol=tol, atol=tol)
+            torch.testing.assert_close(out.q_continue_logits, q_cont_ref.to(out.q_halt_logits.dtype),
+                                       rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("pos", ["rope", "learned"])
 def test_converted_checkpoint_reproduces_the_original_forward(tmp_path, pos):
     arch = dict(ARCH, pos_encodings=pos)
@@ -66,22 +87,7 @@ def test_converted_checkpoint_reproduces_the_original_forward(tmp_path, pos):
         assert torch.equal(ours[name], tensor), key
     assert len(ours) == len(sd)
 
-    g = torch.Generator().manual_seed(3)
-    inputs = torch.randint(0, 11, (3, 16), generator=g)
-    ids = torch.tensor([0, 4, 2])
-    # float32: equal up to float32 rounding, accumulated over 3 segments × 2·(2·2 + 2) blocks.
-    # float64: the same computation, so agreement to ~1e-12 shows the difference above is rounding only.
-    for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
-        model = model.to(dtype)
-        reference = original_segments({k: v.to(dtype) for k, v in sd.items()}, arch, inputs, ids, num_segments=3)
-        carry = None
-        for logits_ref, q_halt_ref, q_cont_ref in reference:
-            out = model(inputs, ids, carry=carry)
-            carry = out.carry
-            torch.testing.assert_close(out.logits, logits_ref, rtol=tol, atol=tol)
-            torch.testing.assert_close(out.q_halt_logits, q_halt_ref.to(out.q_halt_logits.dtype), rtol=tol, atol=tol)
-            torch.testing.assert_close(out.q_continue_logits, q_cont_ref.to(out.q_halt_logits.dtype),
-                                       rtol=tol, atol=tol)
+    assert_matches_reference(model, original_segments, sd, arch)
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path, capsys):
@@ -171,20 +177,7 @@ def test_converted_trm_reproduces_the_original_forward(tmp_path, variant):
         16, 4, arch["mlp_t"], True, 3)
     assert len(model.state_dict()) == len(sd)
 
-    g = torch.Generator().manual_seed(3)
-    inputs = torch.randint(0, 11, (3, 16), generator=g)
-    ids = torch.tensor([0, 4, 2])
-    for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
-        model = model.to(dtype)
-        reference = original_trm_segments({k: v.to(dtype) for k, v in sd.items()}, arch, inputs, ids, num_segments=3)
-        carry = None
-        for logits_ref, q_halt_ref, q_cont_ref in reference:
-            out = model(inputs, ids, carry=carry)
-            carry = out.carry
-            torch.testing.assert_close(out.logits, logits_ref, rtol=tol, atol=tol)
-            torch.testing.assert_close(out.q_halt_logits, q_halt_ref.to(out.q_halt_logits.dtype), rtol=tol, atol=tol)
-            torch.testing.assert_close(out.q_continue_logits, q_cont_ref.to(out.q_halt_logits.dtype),
-                                       rtol=tol, atol=tol)
+    assert_matches_reference(model, original_trm_segments, sd, arch)
 
 
 def test_seq_len_is_inferred_from_the_task_of_a_hub_layout_folder(tmp_path):
