@@ -1,0 +1,434 @@
+"""The open-world depth benchmark: HRM and TRM against parameter- and compute-matched Transformers, each tuned
+alike on the validation split, at one training-FLOP budget, 3 seeds, reported by depth bucket.
+
+    python benchmarks/open_world.py plan   --dataset data/open/sudoku6 --budget-tflops 8
+    python benchmarks/open_world.py tune   --dataset data/open/sudoku6 --budget-tflops 8    # grid, seed 0
+    python benchmarks/open_world.py seeds  --dataset data/open/sudoku6 --budget-tflops 8    # chosen cell, seeds 1 2
+    python benchmarks/open_world.py report --dataset data/open/sudoku6 --budget-tflops 8    # test, plots, RESULT
+
+Protocol (every step is the same for every model):
+- budget: each run gets `budget` training FLOPs (modeling_hrm/flops.py, one convention for every model), i.e.
+  floor(budget / FLOPs of its optimizer step) steps; the wall-clock time each run took here is recorded beside it;
+- tuning: the grid learning rate x warm-up (warm-up as a fraction of the run, so that models with few steps get
+  the same schedule shape) runs at seed 0; the cell with the best exact accuracy on the validation split wins;
+- inference setting: segments in 1, 2, 4, 8, 16, with or without early exit (halting on the Q head), chosen per
+  run on the validation split; the one-pass baselines have one setting; TRM/HRM are also reported at 1 segment;
+- seeds: the winning cell runs again with seeds 1 and 2 (seed 0 is the tuning run itself);
+- report: exact accuracy on the test split (never used for a choice), overall and per depth bucket (the training
+  puzzles stop at a shallower depth than the deepest buckets: those measure extrapolation), mean and range over
+  seeds, accuracy vs training FLOPs from checkpoints at 1/4, 1/2, 3/4 of each run, plots, and a last line
+  `RESULT task=... budget_tflops=... hrm=... trm=... baseline_params=... baseline_compute=... seeds=...
+  deepest_bucket=... deep_trm=... deep_baseline_best=...` (means over seeds; baseline_params is the
+  parameter-matched baseline that is better on validation; deep_baseline_best the best baseline on the deepest
+  test bucket, the comparison least favourable to the recursive models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODELS = {"trm": "training/configs/open_trm.yaml", "hrm": "training/configs/open_hrm.yaml",
+          "baseline_params_trm": "training/configs/open_baseline_params_trm.yaml",
+          "baseline_params_hrm": "training/configs/open_baseline_params_hrm.yaml",
+          "baseline_compute": "training/configs/open_baseline_compute.yaml"}
+RECURSIVE = ("trm", "hrm")
+LEARNING_RATES = (1e-3, 3e-3)
+WARMUP_FRACTIONS = (0.05, 0.2)
+SEGMENT_BUDGETS = (1, 2, 4, 8, 16)
+CHECKPOINT_FRACTIONS = (0.25, 0.5, 0.75)
+
+
+class BenchmarkError(ValueError):
+    """Bad input to the benchmark: reported as one line, exit 2."""
+
+
+# ----------------------------------------------------------------------------- models and budgets
+
+
+def model_config(name: str, meta: dict):
+    """The config of MODELS[name] for this dataset (as train.py resolves it)."""
+    import yaml
+
+    from modeling_hrm import MODEL_CLASSES
+
+    fields = dict(yaml.safe_load((ROOT / MODELS[name]).read_text())["model"])
+    config_class, _ = MODEL_CLASSES[fields.pop("type", "hrm")]
+    return config_class.from_dataset_metadata(meta, **fields)
+
+
+def batch_size(name: str) -> int:
+    import yaml
+
+    return int(yaml.safe_load((ROOT / MODELS[name]).read_text())["training"]["global_batch_size"])
+
+
+def plan(args, meta: dict) -> dict:
+    """Per model: parameters, FLOPs per step and per puzzle at inference, and the steps the budget buys."""
+    import torch
+
+    from modeling_hrm import MODEL_CLASSES
+    from modeling_hrm.flops import inference_flops, training_step_flops
+
+    budget = args.budget_tflops * 1e12
+    out = {}
+    for name in args.models:
+        config = model_config(name, meta)
+        with torch.device("meta"):
+            params = sum(p.numel() for p in MODEL_CLASSES[config.model_type][1](config).parameters())
+        step = training_step_flops(config, batch_size(name))
+        steps = math.floor(budget / step)
+        if steps < 1:
+            raise BenchmarkError(f"--budget-tflops {args.budget_tflops:g} buys no optimizer step of {name} "
+                                 f"({step / 1e12:.3g} TFLOP per step); ask for at least that")
+        out[name] = {"parameters": params, "gflop_per_step": step / 1e9, "steps": steps,
+                     "inference_mflop_per_puzzle_trained_segments": inference_flops(config, config.halt_max_steps) / 1e6,
+                     "halt_max_steps": config.halt_max_steps}
+    return out
+
+
+def cells() -> list[tuple[float, float]]:
+    return list(itertools.product(LEARNING_RATES, WARMUP_FRACTIONS))
+
+
+def run_dir(args, name: str, lr: float, warmup: float, seed: int) -> Path:
+    return Path(args.runs_dir) / args.task / name / f"lr{lr:g}-wu{warmup:g}-seed{seed}"
+
+
+# ----------------------------------------------------------------------------- training runs
+
+
+def train_command(args, name: str, lr: float, warmup: float, seed: int, steps: int) -> list[str]:
+    save_every = max(1, round(steps * CHECKPOINT_FRACTIONS[0]))
+    return [sys.executable, "training/train.py", "--config", MODELS[name], "--dataset", args.dataset,
+            "--output_dir", str(run_dir(args, name, lr, warmup, seed)), "--seed", str(seed),
+            "--max_steps", str(steps), "--learning_rate", str(lr),
+            "--lr_warmup_steps", str(max(1, round(warmup * steps))), "--save_steps", str(save_every),
+            "--save_total_limit", "0", "--eval_max_examples", "64", "--disable_tqdm", "true",
+            "--report_to", "none"]
+
+
+def run_queue(args, jobs: list[tuple[str, float, float, int]], steps: dict) -> None:
+    """Train every (model, lr, warm-up, seed) not trained yet, `args.parallel` at a time, one thread each; the
+    wall-clock time of each run goes to its folder (`wall_seconds.json`)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    pending = [j for j in jobs if not (run_dir(args, *j) / "model" / "config.json").is_file()]
+    running = []
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            job = pending.pop(0)
+            out = run_dir(args, *job)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            log = open(out.parent / f"{out.name}.log", "w")
+            cmd = train_command(args, *job, steps[job[0]])
+            running.append((job, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
+                            time.time(), os.getloadavg()[0]))
+            print(f"started {job[0]} lr={job[1]:g} warm-up={job[2]:g} seed={job[3]}: {steps[job[0]]} steps",
+                  flush=True)
+        time.sleep(5)
+        for item in list(running):
+            job, proc, started, load = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            out = run_dir(args, *job)
+            if proc.returncode != 0:
+                raise SystemExit(f"error: {job} failed (exit {proc.returncode}); see {out.parent / out.name}.log")
+            wall = time.time() - started
+            (out / "wall_seconds.json").write_text(json.dumps({"wall_seconds": wall, "load_at_start": load,
+                                                               "load_at_end": os.getloadavg()[0]}))
+            print(f"finished {job[0]} lr={job[1]:g} warm-up={job[2]:g} seed={job[3]} in {wall / 60:.1f} min",
+                  flush=True)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def load_split(dataset: str, split: str) -> tuple[dict, list[str], list[str]]:
+    """Arrays of a split, each row's depth-bucket name, and the bucket order (shallow to deep)."""
+    from dataset_scripts.build_sudoku_dataset import depth_bucket_names
+    from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+
+    ds, meta = load_hrm_dataset(dataset, split)
+    if "depth_buckets" not in meta:
+        raise BenchmarkError(f"{dataset} has no depth buckets: build it with --eval-buckets (see depth_pays.sh)")
+    names = depth_bucket_names(ds["rounds"], meta["depth_buckets"])
+    order = [b for b in meta["depth_buckets"].split(",")]
+    return dataset_arrays(ds), list(names), order
+
+
+def evaluate(model_dir: Path, arrays: dict, names: list[str], order: list[str], settings=None) -> dict:
+    """Exact accuracy of every inference setting (segments, early exit), overall and per bucket.
+
+    One pass of the largest segment budget yields every smaller budget with and without early exit
+    (`training.evaluation.run_segments`); `settings` limits the work to the listed ones."""
+    import numpy as np
+    import torch
+
+    from modeling_hrm.flops import inference_flops
+    from modeling_hrm.loading import load_pretrained_model
+    from training.evaluation import budget_view, run_segments
+
+    torch.set_num_threads(1)
+    model = load_pretrained_model(str(model_dir), device="cpu").eval()
+    one_pass = model.config.halt_max_steps == 1
+    if settings is None:
+        settings = [(1, False)] if one_pass else [(b, e) for b in SEGMENT_BUDGETS for e in (False, True)]
+    with torch.no_grad():
+        seg = run_segments(model, arrays, max_steps=max(b for b, _ in settings), batch_size=512)
+    names = np.asarray(names)
+    results = {}
+    for budget, early in settings:
+        view = budget_view(seg, budget, early)
+        results[f"{budget}{'-exit' if early else ''}"] = {
+            "segments": budget, "early_exit": early, "exact": float(view["exact"].mean()),
+            "mean_segments": float(view["steps"].mean()),
+            "inference_mflop_per_puzzle": inference_flops(model.config, float(view["steps"].mean())) / 1e6,
+            "per_bucket": {b: float(view["exact"][names == b].mean()) for b in order if (names == b).any()}}
+    return results
+
+
+def best_setting(results: dict) -> str:
+    """The setting with the best exact accuracy (ties: fewer segments run on average)."""
+    return max(results, key=lambda k: (results[k]["exact"], -results[k]["mean_segments"]))
+
+
+def cached_eval(path: Path, compute):
+    if path.is_file():
+        return json.loads(path.read_text())
+    result = compute()
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def tuning(args, steps: dict) -> dict:
+    """Validation results of the grid (seed 0) and the winning cell per model."""
+    arrays, names, order = load_split(args.dataset, "validation")
+    grid, chosen = {}, {}
+    for name in args.models:
+        grid[name] = {}
+        for lr, warmup in cells():
+            out = run_dir(args, name, lr, warmup, 0)
+            res = cached_eval(out / "eval_validation.json", lambda: evaluate(out / "model", arrays, names, order))
+            setting = best_setting(res)
+            grid[name][f"lr={lr:g} warm-up={warmup:g}"] = {"lr": lr, "warmup": warmup, "setting": setting,
+                                                          "validation_exact": res[setting]["exact"]}
+        best = max(grid[name].values(), key=lambda c: c["validation_exact"])
+        chosen[name] = best
+    return {"grid": grid, "chosen": chosen}
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def do_tune(args, steps):
+    run_queue(args, [(m, lr, wu, 0) for m in args.models for lr, wu in cells()], steps)
+    result = tuning(args, steps)
+    for name, cell in result["chosen"].items():
+        print(f"{name}: lr={cell['lr']:g} warm-up={cell['warmup']:g} setting={cell['setting']} "
+              f"validation exact={cell['validation_exact']:.1%}")
+    return result
+
+
+def do_seeds(args, steps):
+    chosen = tuning(args, steps)["chosen"]
+    run_queue(args, [(m, chosen[m]["lr"], chosen[m]["warmup"], s) for s in args.seeds if s != 0
+                     for m in args.models], steps)
+
+
+def do_report(args, steps, the_plan) -> dict:
+    import numpy as np
+
+    tuned = tuning(args, steps)
+    val_arrays, val_names, order = load_split(args.dataset, "validation")
+    test_arrays, test_names, _ = load_split(args.dataset, "test")
+    train_max = _meta(args.dataset).get("train_max_rounds")
+    runs = []
+    for name in args.models:
+        cell = tuned["chosen"][name]
+        for seed in args.seeds:
+            out = run_dir(args, name, cell["lr"], cell["warmup"], seed)
+            val = cached_eval(out / "eval_validation.json",
+                              lambda: evaluate(out / "model", val_arrays, val_names, order))
+            setting = best_setting(val)
+            picked = [(val[setting]["segments"], val[setting]["early_exit"])]
+            if name in RECURSIVE and (1, False) not in picked:
+                picked.append((1, False))
+            test = cached_eval(out / f"eval_test_{setting}.json",
+                               lambda: evaluate(out / "model", test_arrays, test_names, order, picked))
+            curve = []
+            for ckpt in sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+                step = int(ckpt.name.split("-")[1])
+                if step >= steps[name]:
+                    continue
+                res = cached_eval(out / f"eval_test_{setting}_{ckpt.name}.json",
+                                  lambda: evaluate(ckpt, test_arrays, test_names, order, picked[:1]))
+                curve.append({"step": step, "tflops": step * the_plan[name]["gflop_per_step"] / 1e3,
+                              "exact": res[setting]["exact"]})
+            curve.append({"step": steps[name], "tflops": steps[name] * the_plan[name]["gflop_per_step"] / 1e3,
+                          "exact": test[setting]["exact"]})
+            wall = json.loads((out / "wall_seconds.json").read_text()) if (out / "wall_seconds.json").is_file() else {}
+            runs.append({"model": name, "seed": seed, "lr": cell["lr"], "warmup": cell["warmup"],
+                         "setting": setting, "validation_exact": val[setting]["exact"], "test": test[setting],
+                         "test_one_segment": test.get("1"), "curve": curve,
+                         "wall_minutes": wall.get("wall_seconds", float("nan")) / 60})
+    record = {"command": "python " + " ".join(sys.argv), "task": args.task, "dataset": args.dataset,
+              "budget_tflops": args.budget_tflops, "seeds": args.seeds, "plan": the_plan, "tuning": tuned,
+              "bucket_order": order, "train_max_rounds": train_max, "runs": runs}
+    out = ROOT / "benchmarks" / "results" / f"open_world_{args.task}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(markdown(record))
+    plots(record)
+    print(result_line(record))
+    return record
+
+
+def _meta(dataset: str) -> dict:
+    from dataset_scripts.common import load_hrm_metadata
+
+    return load_hrm_metadata(dataset)
+
+
+def _mean(runs, key=lambda r: r["test"]["exact"]):
+    values = [key(r) for r in runs]
+    return statistics.mean(values), min(values), max(values)
+
+
+def by_model(record: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in record["runs"]:
+        out.setdefault(r["model"], []).append(r)
+    return out
+
+
+def result_line(record: dict) -> str:
+    models, order = by_model(record), record["bucket_order"]
+    deepest = order[-1]
+    test = {m: _mean(rs)[0] for m, rs in models.items()}
+    deep = {m: _mean(rs, lambda r: r["test"]["per_bucket"][deepest])[0] for m, rs in models.items()}
+    params = [m for m in models if m.startswith("baseline_params")]
+    best_params = max(params, key=lambda m: record["tuning"]["chosen"][m]["validation_exact"]) if params else None
+    baselines = [m for m in models if m.startswith("baseline")]
+
+    def pct(value):
+        return "n/a" if value is None else f"{100 * value:.1f}"
+
+    return (f"RESULT task={record['task']} budget_tflops={record['budget_tflops']:g} hrm={pct(test.get('hrm'))} "
+            f"trm={pct(test.get('trm'))} baseline_params={pct(test.get(best_params))} "
+            f"baseline_compute={pct(test.get('baseline_compute'))} seeds={','.join(map(str, record['seeds']))} "
+            f"deepest_bucket={deepest} deep_trm={pct(deep.get('trm'))} "
+            f"deep_baseline_best={pct(max((deep[m] for m in baselines), default=None))}")
+
+
+def markdown(record: dict) -> str:
+    models, order, plan_ = by_model(record), record["bucket_order"], record["plan"]
+    pct = lambda m, lo, hi: f"{100 * m:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"  # noqa: E731
+    lines = [f"Budget: {record['budget_tflops']:g} training TFLOP per run; seeds {', '.join(map(str, record['seeds']))}; "
+             "test exact accuracy, mean (range) over seeds.", "",
+             "| model | parameters | steps | GFLOP/step | lr, warm-up (chosen on validation) | inference (chosen on "
+             "validation) | MFLOP/puzzle | wall min/run | test exact | 1 segment |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, rs in models.items():
+        one = (pct(*_mean(rs, lambda r: r["test_one_segment"]["exact"])) if rs[0]["test_one_segment"] else "–")
+        lines.append(f"| {m} | {plan_[m]['parameters']:,} | {plan_[m]['steps']:,} | {plan_[m]['gflop_per_step']:.2f} | "
+                     f"{rs[0]['lr']:g}, {rs[0]['warmup']:g} | {', '.join(sorted({r['setting'] for r in rs}))} | "
+                     f"{statistics.mean(r['test']['inference_mflop_per_puzzle'] for r in rs):.0f} | "
+                     f"{statistics.mean(r['wall_minutes'] for r in rs):.1f} | {pct(*_mean(rs))} | {one} |")
+    lines += ["", "Exact accuracy per depth bucket (test; rounds of parallel single-propagation; training puzzles "
+              f"need at most {record['train_max_rounds']} rounds):", "",
+              "| model | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
+    for m, rs in models.items():
+        lines.append(f"| {m} | " + " | ".join(pct(*_mean(rs, lambda r, b=b: r["test"]["per_bucket"][b]))
+                                              for b in order) + " |")
+    grid = record["tuning"]["grid"]
+    heads = list(next(iter(grid.values())))
+    lines += ["", "Tuning grid (seed 0, validation exact accuracy at each cell's best inference setting):", "",
+              "| model | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    for m, g in grid.items():
+        lines.append(f"| {m} | " + " | ".join(f"{100 * g[h]['validation_exact']:.1f}" for h in heads) + " |")
+    return "\n".join(lines)
+
+
+def plots(record: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models, order = by_model(record), record["bucket_order"]
+    images = ROOT / "docs" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    fig, (ax_depth, ax_budget) = plt.subplots(1, 2, figsize=(11, 4))
+    x = list(range(len(order)))
+    for m, rs in models.items():
+        stats = [_mean(rs, lambda r, b=b: r["test"]["per_bucket"][b]) for b in order]
+        mean = [100 * s[0] for s in stats]
+        err = [[100 * (s[0] - s[1]) for s in stats], [100 * (s[2] - s[0]) for s in stats]]
+        ax_depth.errorbar(x, mean, yerr=err, marker="o", capsize=3, label=m)
+        steps = sorted({p["tflops"] for r in rs for p in r["curve"]})
+        curve = [statistics.mean(p["exact"] for r in rs for p in r["curve"] if p["tflops"] == t) for t in steps]
+        ax_budget.plot(steps, [100 * c for c in curve], "o-", label=m)
+    if record.get("train_max_rounds"):
+        shallow = [i for i, b in enumerate(order) if b.rstrip("+").split("-")[-1].isdigit()
+                   and int(b.rstrip("+").split("-")[-1]) <= record["train_max_rounds"]]
+        if shallow:
+            ax_depth.axvspan(-0.4, max(shallow) + 0.4, color="0.9", zorder=0, label="depths trained on")
+    ax_depth.set_xticks(x, order)
+    ax_depth.set(xlabel="depth bucket (propagation rounds; search = singles stall)", ylabel="exact accuracy (%), test",
+                 title=f"{record['task']}: accuracy by depth ({record['budget_tflops']:g} TFLOP, "
+                       f"{len(record['seeds'])} seeds)")
+    ax_budget.set(xlabel="training TFLOP", ylabel="exact accuracy (%), test", title="accuracy vs training budget")
+    for ax in (ax_depth, ax_budget):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(images / f"open_world_{record['task']}.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("plan", "tune", "seeds", "report", "all"))
+    parser.add_argument("--task", default="sudoku6")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--budget-tflops", type=float, default=8.0, help="training FLOPs per run (TFLOP)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--parallel", type=int, default=2, help="runs side by side (one thread each)")
+    parser.add_argument("--runs-dir", default=str(ROOT / "outputs" / "open_world"))
+    args = parser.parse_args(argv)
+    try:
+        if not Path(args.dataset).is_dir():
+            raise BenchmarkError(f"--dataset {args.dataset} is not a folder (build it first: benchmarks/depth_pays.sh)")
+        if not args.budget_tflops > 0 or not math.isfinite(args.budget_tflops):
+            raise BenchmarkError(f"--budget-tflops must be a positive number, got {args.budget_tflops}")
+        the_plan = plan(args, _meta(args.dataset))
+        steps = {m: p["steps"] for m, p in the_plan.items()}
+        if args.action == "plan":
+            print(json.dumps(the_plan, indent=1))
+        if args.action in ("tune", "all"):
+            do_tune(args, steps)
+        if args.action in ("seeds", "all"):
+            do_seeds(args, steps)
+        if args.action in ("report", "all"):
+            do_report(args, steps, the_plan)
+    except BenchmarkError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
