@@ -84,6 +84,22 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     return flat.view(labels.shape)
 
 
+def _row_seed(seed: int, puzzle: int, candidate: int) -> int:
+    """A 63-bit seed for one (puzzle, candidate) search trajectory, well mixed (splitmix64 of the three)."""
+    x = (int(seed) * 0x9E3779B97F4A7C15 + int(puzzle) * 0xBF58476D1CE4E5B9 + int(candidate) * 0x94D049BB133111EB
+         + 0x632BE59BD9B4E019) % 2**64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (x ^ (x >> 31)) >> 1
+
+
+def _relative_change(before: tuple[torch.Tensor, ...], after: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Per row: ||after - before|| / ||after|| over all the given states (float32), the fixed-point residual."""
+    change = sum((a.float() - b.float()).square().flatten(1).sum(1) for a, b in zip(after, before))
+    size = sum(a.float().square().flatten(1).sum(1) for a in after)
+    return (change / size.clamp_min(1e-30)).sqrt()
+
+
 class CastedLinear(nn.Linear):
     """`nn.Linear` that casts its (fp32 master) weights to the input's dtype at use, as the original's
     CastedLinear: with `forward_dtype="bfloat16"` the matmuls run in bf16 while the optimizer keeps fp32 weights.
@@ -257,6 +273,10 @@ class HRMSolveOutput(ModelOutput):
         chosen_candidate: with `num_candidates=K > 1`, the candidate each row returns, (batch,).
         candidate_predictions, candidate_q_halt_logits, candidate_steps: every candidate's result,
             (K, batch, seq_len), (K, batch), (K, batch); candidate 0 is the unperturbed run.
+        residual: with `track_residual` (search), the relative change of the state (z_H, z_L) in the last
+            segment each row ran, (batch,): how far from a fixed point it stopped.
+        logits: with `return_logits` (search's sampled decoding), token logits at the stopping segment,
+            (batch, seq_len, vocab_size).
     """
 
     predictions: torch.Tensor | None = None
@@ -268,6 +288,8 @@ class HRMSolveOutput(ModelOutput):
     candidate_predictions: torch.Tensor | None = None
     candidate_q_halt_logits: torch.Tensor | None = None
     candidate_steps: torch.Tensor | None = None
+    residual: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -588,10 +610,14 @@ class RecursiveReasoningModel(PreTrainedModel):
                 original's evaluation).
             return_trace: also return the predictions after every segment.
             num_candidates: K trajectories per puzzle. Candidate 0 is the plain run; candidates 1..K-1 start from
-                H_init / L_init plus Gaussian noise of std `candidate_noise` (per position and channel, drawn
-                from a generator seeded with `seed`). Each row returns the candidate whose Q head is most
-                confident (largest q_halt, i.e. sigmoid(q_halt), at its stopping segment; ties go to the lower
-                index); all candidates are returned too (`candidate_*`), e.g. to pick by validity instead.
+                H_init / L_init plus Gaussian noise of std `candidate_noise` (per position and channel; see
+                `candidate_initial_states`: each candidate's draw is seeded by (`seed`, its row, its index)).
+                Each row returns the candidate whose Q head is most confident (largest q_halt, i.e.
+                sigmoid(q_halt), at its stopping segment; ties go to the lower index); all candidates are
+                returned too (`candidate_*`), e.g. to pick by validity instead. This is
+                `modeling_hrm.search.search(breadth=K, kind="noise", selector="q")`, which adds the other ways
+                of spending inference compute (deeper recursion, noise at every step, restarts, symmetric
+                copies, other selectors) and counts their FLOPs.
         """
         puzzle_identifiers = self._check_inputs(input_ids, puzzle_identifiers, None, allow_empty=True)
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral)):
@@ -607,8 +633,11 @@ class RecursiveReasoningModel(PreTrainedModel):
             return self._solve_rows(input_ids.long(), puzzle_identifiers, max_steps, early_exit, return_trace)
 
         batch, k = input_ids.shape[0], num_candidates
+        puzzles = torch.arange(batch).repeat(k)
+        candidates = torch.arange(k).repeat_interleave(batch)
+        states = self.candidate_initial_states(puzzles, candidates, "noise", candidate_noise, seed)
         res = self._solve_rows(input_ids.long().repeat(k, 1), puzzle_identifiers.repeat(k), max_steps, early_exit,
-                               return_trace, noise=(candidate_noise, seed, batch))
+                               return_trace, initial_states=states)
         q_halt = res.q_halt_logits.view(k, batch)
         chosen = q_halt.argmax(0)  # first maximum: candidate 0 wins ties
         rows = torch.arange(batch, device=input_ids.device)
@@ -624,9 +653,56 @@ class RecursiveReasoningModel(PreTrainedModel):
                               candidate_predictions=res.predictions.view(k, batch, -1), candidate_q_halt_logits=q_halt,
                               candidate_steps=res.steps.view(k, batch))
 
-    def _solve_rows(self, input_ids, puzzle_identifiers, max_steps, early_exit, return_trace, noise=None):
-        """`solve` on every row of `input_ids`. With `noise = (std, seed, n)`, rows from `n` on start from
-        perturbed initial states (the candidates of `solve`)."""
+    def candidate_initial_states(self, puzzle_index: torch.Tensor, candidate_index: torch.Tensor,
+                                 kind: str = "noise", scale: float = 1.0, seed: int = 0):
+        """Initial states (z_H, z_L) of search trajectories, one row per (puzzle, candidate) pair.
+
+        Candidate 0 starts from H_init / L_init (the plain run). Other candidates: `kind="noise"` adds Gaussian
+        noise of std `scale` per position and channel; `kind="restart"` draws both states afresh from the
+        initialiser's truncated normal of std `scale` (a random restart of the latent state). Each row draws
+        from a generator seeded by (`seed`, its puzzle index, its candidate index), on the CPU, so a candidate
+        starts the same way whatever batch it runs in. Returns two tensors (rows, positions, hidden) on the
+        model's device in `compute_dtype`."""
+        if kind not in ("noise", "restart"):
+            raise ValueError(f"kind must be 'noise' or 'restart', got {kind!r}")
+        device, dtype = self.H_init.device, self.compute_dtype
+        z_H, z_L = self.initial_states(len(puzzle_index), device, dtype)
+        rows = [(row, p, c) for row, (p, c) in enumerate(zip(puzzle_index.tolist(), candidate_index.tolist()))
+                if c != 0]
+        if not rows or (kind == "noise" and scale == 0):
+            return z_H, z_L
+        shape = (2, *z_H.shape[1:])
+        draws = torch.empty((len(rows), *shape))
+        sigma = scale / _TRUNC_NORMAL_STD_RATIO
+        for i, (_, p, c) in enumerate(rows):
+            generator = torch.Generator().manual_seed(_row_seed(seed, p, c))
+            if kind == "noise":
+                draws[i] = scale * torch.randn(shape, generator=generator)
+            else:
+                nn.init.trunc_normal_(draws[i], std=sigma, a=-2 * sigma, b=2 * sigma, generator=generator)
+        index = torch.as_tensor([row for row, _, _ in rows], device=device)
+        draws = draws.to(device, dtype)
+        if kind == "noise":
+            z_H[index] += draws[:, 0]
+            z_L[index] += draws[:, 1]
+        else:
+            z_H[index], z_L[index] = draws[:, 0], draws[:, 1]
+        return z_H, z_L
+
+    def _solve_rows(self, input_ids, puzzle_identifiers, max_steps, early_exit, return_trace, initial_states=None,
+                    step_noise=None, track_residual=False, return_logits=False):
+        """`solve` on every row of `input_ids`; also the trajectory runner of `modeling_hrm.search`.
+
+        Args beyond `solve`'s:
+            initial_states: (z_H, z_L), (batch, positions, hidden), to start from instead of H_init / L_init
+                (`candidate_initial_states`).
+            step_noise: (std, generator): Gaussian noise of per-row std `std` (batch,) added to the output of every
+                application of a reasoning module (every recursion step: HRM's L and H updates, TRM's latent and
+                answer updates). The draws depend on the working batch, so they are reproducible for the same
+                inputs and seed, not across batch compositions.
+            track_residual: return `residual`, the relative change of (z_H, z_L) over each row's last segment.
+            return_logits: return `logits` at each row's stopping segment.
+        """
         batch, device = input_ids.shape[0], input_ids.device
         dtype = self.compute_dtype
         predictions = torch.zeros_like(input_ids, dtype=torch.long)
@@ -634,62 +710,98 @@ class RecursiveReasoningModel(PreTrainedModel):
         q_dtype = torch.promote_types(dtype, torch.float32)
         q_halt_out = torch.zeros(batch, dtype=q_dtype, device=device)
         q_continue_out = torch.zeros(batch, dtype=q_dtype, device=device)
+        residual_out = torch.zeros(batch, dtype=torch.float32, device=device) if track_residual else None
+        logits_out = (torch.zeros(batch, input_ids.shape[1], self.config.vocab_size, dtype=torch.float32, device=device)
+                      if return_logits else None)
         trace = []
         if batch == 0:
             return HRMSolveOutput(predictions=predictions, steps=steps, q_halt_logits=q_halt_out.float(),
                                   q_continue_logits=q_continue_out.float(),
-                                  trace=predictions.new_zeros(0, 0, input_ids.shape[1]) if return_trace else None)
+                                  trace=predictions.new_zeros(0, 0, input_ids.shape[1]) if return_trace else None,
+                                  residual=residual_out, logits=logits_out)
 
         x = self.input_embeddings(input_ids, puzzle_identifiers)
-        z_H, z_L = self.initial_states(batch, device, dtype)
-        if noise is not None and noise[0] > 0:
-            std, seed, start = noise
-            generator = torch.Generator(device=device).manual_seed(int(seed))
-            shape = (batch - start, *z_H.shape[1:])
-            z_H[start:] += std * torch.randn(shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
-            z_L[start:] += std * torch.randn(shape, generator=generator, device=device, dtype=torch.float32).to(dtype)
+        z_H, z_L = self.initial_states(batch, device, dtype) if initial_states is None else initial_states
         self._rotary(device)
         step_fn = self._compiled_solve_step or type(self)._solve_step
+        # Noise at every recursion step: a hook on each reasoning module adds it to the state it returns. The
+        # per-row std follows the working rows (`noise_std[0]` is replaced when the batch is compacted).
+        hooks, noise_std = [], [None]
+        if step_noise is not None and bool((step_noise[0] > 0).any()):
+            noise_std[0] = step_noise[0].to(device, torch.float32)[:, None, None]
+            generator = step_noise[1]
+
+            def add_noise(module, args, output):
+                draw = torch.randn(output.shape, generator=generator, device=output.device, dtype=torch.float32)
+                return output + (noise_std[0] * draw).to(output.dtype)
+
+            hooks = [m.register_forward_hook(add_noise) for m in self.modules() if isinstance(m, ReasoningModule)]
+            step_fn = type(self)._solve_step  # hooks run eagerly
 
         # The working tensors hold the rows in `rows` (indices into the batch). Stopped rows keep computing,
         # masked out by `running`, until at most COMPACT_AT of the working rows still run; then the working set
         # shrinks to the running rows. Few halts cost a few masked `where`s, not a re-indexing of every tensor.
         rows = torch.arange(batch, device=device)
         running = None  # None: every working row runs
-        out_pred = out_halt = out_continue = out_steps = None
+        out_pred = out_halt = out_continue = out_steps = out_residual = out_logits = None
 
         def flush():
             predictions[rows], steps[rows], q_halt_out[rows], q_continue_out[rows] = (
                 out_pred, out_steps, out_halt.to(q_dtype), out_continue.to(q_dtype))
+            if track_residual:
+                residual_out[rows] = out_residual
+            if return_logits:
+                logits_out[rows] = out_logits
 
-        for step in range(1, max_steps + 1):
-            z_H, z_L, pred, q_halt, q_continue = step_fn(self, z_H, z_L, x)
-            if running is None:
-                out_pred, out_halt, out_continue = pred, q_halt, q_continue
-                out_steps = torch.full_like(rows, step)
-            else:
-                out_pred = torch.where(running[:, None], pred, out_pred)
-                out_halt = torch.where(running, q_halt, out_halt)
-                out_continue = torch.where(running, q_continue, out_continue)
-                out_steps = torch.where(running, step, out_steps)
-            if return_trace:
-                flush()
-                trace.append(predictions.clone())
-            if early_exit and step < max_steps:
-                halted = self.halts(q_halt, q_continue)
-                running = ~halted if running is None else running & ~halted
-                num_running = int(running.sum())
-                if num_running == 0:
-                    break
-                if num_running <= self.COMPACT_AT * rows.numel():
+        try:
+            for step in range(1, max_steps + 1):
+                if track_residual:
+                    previous = (z_H, z_L)
+                if return_logits:
+                    z_H, z_L = self.reasoning_segment(z_H, z_L, x)
+                    logits, q_halt, q_continue = self.heads(z_H)
+                    pred, logits = logits.argmax(-1), logits.float()
+                else:
+                    z_H, z_L, pred, q_halt, q_continue = step_fn(self, z_H, z_L, x)
+                residual = _relative_change(previous, (z_H, z_L)) if track_residual else None
+                if running is None:
+                    out_pred, out_halt, out_continue = pred, q_halt, q_continue
+                    out_steps = torch.full_like(rows, step)
+                    out_residual = residual
+                    out_logits = logits if return_logits else None
+                else:
+                    out_pred = torch.where(running[:, None], pred, out_pred)
+                    out_halt = torch.where(running, q_halt, out_halt)
+                    out_continue = torch.where(running, q_continue, out_continue)
+                    out_steps = torch.where(running, step, out_steps)
+                    if track_residual:
+                        out_residual = torch.where(running, residual, out_residual)
+                    if return_logits:
+                        out_logits = torch.where(running[:, None, None], logits, out_logits)
+                if return_trace:
                     flush()
-                    keep = running.nonzero().squeeze(1)
-                    rows, z_H, z_L, x = rows[keep], z_H[keep], z_L[keep], x[keep]
-                    running = None
+                    trace.append(predictions.clone())
+                if early_exit and step < max_steps:
+                    halted = self.halts(q_halt, q_continue)
+                    running = ~halted if running is None else running & ~halted
+                    num_running = int(running.sum())
+                    if num_running == 0:
+                        break
+                    if num_running <= self.COMPACT_AT * rows.numel():
+                        flush()
+                        keep = running.nonzero().squeeze(1)
+                        rows, z_H, z_L, x = rows[keep], z_H[keep], z_L[keep], x[keep]
+                        if noise_std[0] is not None:
+                            noise_std[0] = noise_std[0][keep]
+                        running = None
+        finally:
+            for hook in hooks:
+                hook.remove()
         flush()
         return HRMSolveOutput(predictions=predictions, steps=steps, q_halt_logits=q_halt_out.float(),
                               q_continue_logits=q_continue_out.float(),
-                              trace=torch.stack(trace) if return_trace else None)
+                              trace=torch.stack(trace) if return_trace else None, residual=residual_out,
+                              logits=logits_out)
 
     # ---- fine-tuning helpers ----
     def resize_puzzle_embeddings(self, num_puzzle_identifiers: int) -> None:
