@@ -12,8 +12,11 @@ and Q values; from it follow, exactly, the results of every budget with and with
 - steps histogram of the ACT run (steps_histogram.png);
 - accuracy vs max_steps, the inference-time scaling curve (scaling_curve.png);
 - ARC datasets: each augmented version's prediction is mapped back to the original task, versions vote
-  (ties by mean sigmoid(q_halt)), and pass@1 / pass@2 (headline) / pass@K per task are reported with the
-  rule "a task counts only if all its test inputs are solved", plus the official fractional score;
+  (ties by mean sigmoid(q_halt), then by first proposal, as the originals), and pass@1 / pass@2 (headline) /
+  pass@K are reported under `--protocol` (default: the model's paper): `hrm` counts a task only if all its
+  test inputs are solved, from one checkpoint; `trm` credits each solved test input 1 / (test inputs of its
+  task) and, given a run folder (`--model runs/x`, its checkpoint-*/ kept by the TRM recipes), votes over every
+  checkpoint of the run (TRM's aggregated voting); both rules are reported by name as well;
 - a picture of a few example predictions (examples.png) and everything as results.json;
 - `--num-candidates 1,2,4,8`: candidate search (`model.solve(num_candidates=K)`, K trajectories from perturbed
   initial states), exact accuracy vs K when the Q head picks (largest q_halt), and, for Sudoku, when the first
@@ -34,7 +37,30 @@ import numpy as np
 if __package__ in (None, ""):  # run as `python training/hrm_evaluate.py`: import from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dataset_scripts.arc import PROTOCOLS, VoteTally  # noqa: E402
 from training.evaluation import arc_scores, budget_view, puzzle_metrics, run_segments  # noqa: E402
+
+
+def resolve_protocol(protocol: str | None, config) -> str:
+    """The ARC scoring protocol: the one asked for, or the model's paper's; a protocol of the other paper is refused
+    (each paper's number is its own model under its own rule)."""
+    model_type = getattr(config, "model_type", "hrm")
+    if protocol is None:
+        return "trm" if model_type == "trm" else "hrm"
+    if protocol != ("trm" if model_type == "trm" else "hrm"):
+        raise ValueError(f"--protocol {protocol} is the {protocol.upper()} paper's scoring rule, but the model is a "
+                         f"{model_type.upper()} model (scored with --protocol {'trm' if model_type == 'trm' else 'hrm'})")
+    return protocol
+
+
+def run_checkpoints(path: str) -> list[Path]:
+    """The checkpoint-STEP/ folders of a training run folder, oldest first ([] for anything else)."""
+    from training.checkpointing import list_checkpoints
+
+    folder = Path(path)
+    if not folder.is_dir() or (folder / "config.json").is_file():
+        return []
+    return list_checkpoints(folder)
 
 
 def _parse_int_list(text: str, what: str) -> list[int]:
@@ -72,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows (ARC: first N tasks)")
     p.add_argument("--pass-k", default="1,2", help="ARC: the K of pass@K (default 1,2)")
+    p.add_argument("--protocol", default=None, metavar="hrm|trm",
+                   help="ARC scoring of the model's paper (default: the model's type): hrm = a task counts if all its "
+                        "test inputs are solved, one checkpoint; trm = 1 / (test inputs) per solved input, votes "
+                        "aggregated over every checkpoint of a run folder")
     p.add_argument("--num-examples", type=int, default=4, help="puzzles drawn in examples.png (0 = none)")
     p.add_argument("--output-dir", default=None, help="where results.json and the plots go (default: ./eval-<split>)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
@@ -214,7 +244,8 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
                         budgets: list[int] | None = None, early_exit_headline: bool = False, batch_size: int = 256,
                         pass_k=(1, 2), output_dir: Path | None = None, num_examples: int = 4,
                         limit: int | None = None, accelerator=None, candidates: list[int] | None = None,
-                        candidate_noise: float = 1.0, candidate_seed: int = 0) -> dict:
+                        candidate_noise: float = 1.0, candidate_seed: int = 0, protocol: str = "hrm",
+                        tally=None) -> dict:
     """Everything `hrm-evaluate` reports, as a dict (also written to `output_dir`/results.json with plots)."""
     cfg = model.config
     _check_compatible(cfg, meta, arrays)
@@ -244,7 +275,7 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
     kind = meta.get("task", "unknown")
     results = {
         "model": getattr(cfg, "_name_or_path", None), "task": kind, "num_rows": int(len(labels)),
-        "max_steps": headline, "headline_mode": "act" if early_exit_headline else "full",
+        "max_steps": headline, "headline_mode": "act" if early_exit_headline else "full", "protocol": protocol,
         "exact_accuracy": main["exact_accuracy"], "token_accuracy": main["token_accuracy"],
         "mean_steps": main["mean_steps"], "q_halt_accuracy": main["q_halt_accuracy"],
         "num_examples": main["num_examples"],
@@ -264,10 +295,12 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
         cols = {c: np.asarray(ds[c] if len(keep) == len(ds) else ds.select(keep)[c], dtype=object)
                 for c in ("task_id", "pair_index", "dihedral", "color_perm")}
         arc = arc_scores(preds, labels, confidences, cols["task_id"], cols["pair_index"], cols["dihedral"],
-                         [np.asarray(p, dtype=np.int64) for p in cols["color_perm"]], k_values=pass_k)
+                         [np.asarray(p, dtype=np.int64) for p in cols["color_perm"]], k_values=pass_k,
+                         protocol=protocol, puzzle_identifiers=arrays.get("puzzle_identifiers"), tally=tally)
         results["arc"] = arc
         # Task-level ARC scores at the top level too (pass@2 is the headline of the paper).
-        results.update({k: v for k, v in arc.items() if k.startswith(("pass@", "fractional@", "official"))})
+        results.update({k: v for k, v in arc.items()
+                        if k.startswith(("pass@", "all_inputs@", "fractional@", "official", "protocol"))})
 
     if output_dir is not None and (accelerator is None or accelerator.is_main_process):
         from modeling_hrm.render import plot_scaling_curve, plot_steps_histogram
@@ -315,7 +348,9 @@ def _summary(results: dict) -> str:
     if "arc" in results:
         arc = results["arc"]
         ks = [k for k in arc if k.startswith("pass@")]
-        lines.append(f"ARC tasks {arc['num_tasks']} (test inputs {arc['num_test_inputs']}): "
+        lines.append(f"ARC tasks {arc['num_tasks']} (test inputs {arc['num_test_inputs']}), protocol "
+                     f"{arc['protocol']}" + (f" voting over checkpoints {results['aggregated_checkpoints']}"
+                                             if "aggregated_checkpoints" in results else "") + ": "
                      + "  ".join(f"{k} {100 * arc[k]:.2f}%" for k in ks)
                      + (f"  official fractional score {100 * arc['official_score']:.2f}%"
                         if "official_score" in arc else ""))
@@ -335,6 +370,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     _parse_int_list(args.pass_k, "--pass-k")
     if args.num_candidates is not None:
         _parse_int_list(args.num_candidates, "--num-candidates")
+    if args.protocol is not None and args.protocol not in PROTOCOLS:
+        raise ValueError(f"--protocol {args.protocol}: unknown; expected one of {', '.join(PROTOCOLS)}")
     if not np.isfinite(args.candidate_noise) or args.candidate_noise < 0:
         raise ValueError(f"--candidate-noise must be a finite number >= 0, got {args.candidate_noise}")
     if args.output_dir is not None:
@@ -376,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         _check_compatible(model.config, meta, arrays)
         if not len(arrays["inputs"]):
             raise ValueError(f"split {args.split!r} of {args.dataset} has no rows")
+        protocol = resolve_protocol(args.protocol, model.config)
+        # TRM's aggregated voting: every checkpoint of a run votes (ARC; other tasks score one checkpoint).
+        checkpoints = run_checkpoints(args.model) if protocol == "trm" and meta.get("task") == "arc" else []
     except (ValueError, OSError, KeyError) as err:
         if args.debug:
             raise
@@ -383,14 +423,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hrm-evaluate: error: {text}", file=sys.stderr)
         return 2
     output_dir = Path(args.output_dir or f"eval-{args.split}")
+    options = dict(max_steps=headline, budgets=budgets, early_exit_headline=args.early_exit,
+                   batch_size=args.batch_size, pass_k=pass_k, num_examples=args.num_examples, limit=args.limit,
+                   accelerator=accelerator, candidates=_parse_int_list(args.num_candidates, "--num-candidates")
+                   if args.num_candidates else None, candidate_noise=args.candidate_noise,
+                   candidate_seed=args.candidate_seed, protocol=protocol)
     try:
-        results = evaluate_checkpoint(model, ds, meta, arrays, max_steps=headline, budgets=budgets,
-                                      early_exit_headline=args.early_exit, batch_size=args.batch_size,
-                                      pass_k=pass_k, output_dir=output_dir, num_examples=args.num_examples,
-                                      limit=args.limit, accelerator=accelerator,
-                                      candidates=_parse_int_list(args.num_candidates, "--num-candidates")
-                                      if args.num_candidates else None,
-                                      candidate_noise=args.candidate_noise, candidate_seed=args.candidate_seed)
+        if checkpoints:
+            tally, curve = VoteTally(), []
+            for path in checkpoints:  # oldest first: the order in which TRM's evaluator collects the votes
+                last = path == checkpoints[-1]
+                results = evaluate_checkpoint(load_pretrained_model(path, device), ds, meta, arrays, tally=tally,
+                                              output_dir=output_dir if last else None, **options)
+                curve.append({"checkpoint": path.name, **{k: results[k] for k in results if k.startswith("pass@")}})
+            results.update(aggregated_checkpoints=[p.name for p in checkpoints], aggregated_curve=curve)
+            if accelerator is None or accelerator.is_main_process:
+                with open(output_dir / "results.json", "w") as fh:
+                    json.dump(results, fh, indent=2, default=_json_default)
+        else:
+            results = evaluate_checkpoint(model, ds, meta, arrays, output_dir=output_dir, **options)
     except (ValueError, OSError, RuntimeError) as err:  # e.g. out of memory, disk full: a failure during work
         if args.debug:
             raise
