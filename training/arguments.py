@@ -53,6 +53,9 @@ class DataArguments:
 
     dataset: str | None = field(default=None, metadata={
         "help": "dataset folder or Hub dataset repo id in the hrm layout (docs/CONTRACTS.md §1)"})
+    dataset_release: str | None = field(default=None, metadata={
+        "help": "the data release the recipe was written for (YAML: top-level `dataset_release:`, e.g. "
+                "arc-agi-1-2024); a dataset whose hrm_dataset.json records another release is refused; null = any"})
 
 
 @dataclass
@@ -200,6 +203,8 @@ class RunArguments:
     def to_dict(self) -> dict:
         model = {"type": self.model.model_type or "hrm", **self.model.overrides()}
         out = {"dataset": self.data.dataset, "model": model, "training": dataclasses.asdict(self.training)}
+        if self.data.dataset_release:
+            out["dataset_release"] = self.data.dataset_release
         if self.description:
             out["description"] = self.description
         return out
@@ -298,13 +303,14 @@ class ArgumentParser(HfArgumentParser):
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path_text}: expected a mapping with dataset, model and training sections")
-        unknown = sorted(set(loaded) - {"dataset", "model", "training", "description"})
+        unknown = sorted(set(loaded) - {"dataset", "dataset_release", "model", "training", "description"})
         if unknown:
-            raise ConfigError(f"{path_text}: unknown top-level keys {unknown} (expected dataset, model, training, "
-                              f"description)")
+            raise ConfigError(f"{path_text}: unknown top-level keys {unknown} (expected dataset, dataset_release, "
+                              f"model, training, description)")
         options = []
-        if loaded.get("dataset") is not None:
-            options += self._option("dataset", "dataset", loaded["dataset"], path_text)
+        for key in ("dataset", "dataset_release"):
+            if loaded.get(key) is not None:
+                options += self._option("dataset", key, loaded[key], path_text)
         for section in ("model", "training"):
             entries = loaded.get(section) or {}
             if not isinstance(entries, dict):

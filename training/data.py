@@ -146,6 +146,10 @@ def check_arguments(args: RunArguments, num_processes: int | None = None) -> Run
     t = args.training
     check_training_arguments(t)
     meta = check_dataset(args.data.dataset)
+    if args.data.dataset_release and meta.get("release") != args.data.dataset_release:
+        raise ConfigError(f"the recipe asks for data release {args.data.dataset_release} but --dataset "
+                          f"{args.data.dataset} was built from {meta.get('release') or 'no named release'}; rebuild it "
+                          f"with --release {args.data.dataset_release} (or set dataset_release: null)")
     if num_processes is None:
         from accelerate import PartialState
         from accelerate.utils import parse_flag_from_env
