@@ -1099,3 +1099,68 @@ def test_train_bad_input(train_inputs, monkeypatch, name, make_argv, pattern):
     # Nothing already written is lost or changed by a refused run.
     assert {k: _tree_digest(train_inputs[k]) for k in runs} == before
     assert not (train_inputs["work"] / "train-out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# hrm-analyze
+# ---------------------------------------------------------------------------------------------------------
+def analyze_cli(argv):
+    from training.hrm_analyze import main
+
+    return main(argv)
+
+
+@pytest.fixture(scope="module")
+def analyze_inputs(work, model_dir, dataset_dir, other_models) -> dict[str, Path]:
+    """A maze dataset (another task than the 4x4 Sudoku model's) and a model folder of another library."""
+    maze = work / "analyze-maze5"
+    code, text = run_main(build_maze, ["--output-dir", maze, *SMALL_MAZE])
+    assert code == 0, text
+    bert = _copy(model_dir, work / "analyze-bert-model")
+    _edit_config(model_type="bert")(bert)
+    (work / "analyze-a-file").write_text("x")
+    return {"work": work, "model": model_dir, "dataset": dataset_dir, "maze": maze, "bert": bert,
+            "seq36": other_models["seq36"], "file": work / "analyze-a-file"}
+
+
+def _a(p, *extra):
+    return ["--model", p["model"], "--dataset", p["dataset"], "--output-dir", p["work"] / "analyze-out", *extra]
+
+
+ANALYZE_CASES = [
+    ("dataset-of-another-task", lambda p: [*_a(p), "--dataset", p["maze"]],
+     r"the model does not fit the maze dataset: the dataset has seq_len=25 but the model has seq_len=16"),
+    ("limit-zero", lambda p: _a(p, "--limit", "0"), r"--limit must be an integer >= 1, got 0"),
+    ("limit-negative", lambda p: _a(p, "--limit", "-2"), r"--limit must be an integer >= 1, got -2"),
+    ("model-not-hrm-or-trm", lambda p: [*_a(p), "--model", p["bert"]],
+     r"model_type 'bert'; this library loads puzzle models of type hrm, trm"),
+    ("model-is-a-dataset", lambda p: [*_a(p), "--model", p["dataset"]], r"is a dataset folder.*not a model folder"),
+    ("model-missing", lambda p: [*_a(p), "--model", p["work"] / "no-model"], r"model folder not found"),
+    ("dataset-missing", lambda p: [*_a(p), "--dataset", p["work"] / "no-data"], r"dataset folder not found"),
+    ("compare-does-not-fit", lambda p: _a(p, "--compare", p["seq36"]),
+     r"the --compare model does not fit the sudoku dataset: .*seq_len=36"),
+    ("compare-not-hrm-or-trm", lambda p: _a(p, "--compare", p["bert"]), r"model_type 'bert'"),
+    ("max-steps-zero", lambda p: _a(p, "--max-steps", "0"), r"--max-steps must be an integer >= 1, got 0"),
+    ("bins-zero", lambda p: _a(p, "--bins", "0"), r"--bins must be an integer >= 1, got 0"),
+    ("num-trajectories-negative", lambda p: _a(p, "--num-trajectories", "-1"), r"--num-trajectories must be an integer >= 0"),
+    ("batch-size-zero", lambda p: _a(p, "--batch-size", "0"), r"--batch-size must be an integer >= 1"),
+    ("pooling-unknown", lambda p: _a(p, "--pooling", "max"), r"--pooling: invalid choice: 'max'"),
+    ("output-dir-is-file", lambda p: [*_a(p), "--output-dir", p["file"]], r"--output-dir .*analyze-a-file is a file"),
+    ("unknown-split", lambda p: _a(p, "--split", "validation"), r"has no split 'validation'"),
+]
+
+
+@pytest.mark.parametrize("name,make_argv,pattern", ANALYZE_CASES, ids=[c[0] for c in ANALYZE_CASES])
+def test_analyze_bad_input(analyze_inputs, name, make_argv, pattern):
+    shutil.rmtree(analyze_inputs["work"] / "analyze-out", ignore_errors=True)
+    assert_cli_error(analyze_cli, make_argv(analyze_inputs), pattern)
+    assert not (analyze_inputs["work"] / "analyze-out").exists()  # nothing written for refused input
+
+
+def test_analyze_api_bad_input(analyze_inputs):
+    from training.analysis import analyze
+
+    p = analyze_inputs
+    assert_raises(ValueError, r"the model does not fit the maze dataset: .*seq_len=25", analyze, p["model"], p["maze"])
+    assert_raises(ValueError, r"limit must be an integer >= 1, got 0", analyze, p["model"], p["dataset"], limit=0)
+    assert_raises(ModelLoadError, r"model_type 'bert'", analyze, p["bert"], p["dataset"])
