@@ -32,7 +32,10 @@ default the model's `halt_max_steps`; more = inference-time scaling), `early_exi
 head says halt; False runs every puzzle for `max_steps`), `return_trace`, `batch_size` (model rows per
 forward), `num_candidates` (candidate search: K trajectories per puzzle from perturbed initial states; a Sudoku or
 maze answer is the most confident *valid* candidate where one is, else the most confident; every ARC candidate
-votes; the result says which `candidate` answered), ARC's `puzzle_id` / `augment` / `arc_versions`.
+votes; the result says which `candidate` answered), ARC's `puzzle_id` / `augment` / `arc_versions`, and `adapt_steps`
+(an ARC task the model never trained on: first learn its puzzle-embedding rows from its demonstrations with the
+network frozen, `adaptation.adapt_to_task`; the model keeps them, and a task adapted to before, also in a saved and
+reloaded model, is solved with its rows without asking).
 
 Bad input raises `PuzzleError` (a `ValueError`) with one line naming the problem: wrong size, unknown symbol,
 clashing clues, a Sudoku with no solution, a maze without a start or goal or with no path, an ARC task with a
@@ -239,6 +242,25 @@ def parse_arc_task(task) -> dict:
     return parsed
 
 
+def arc_task_key(parsed: dict) -> str:
+    """The key of an ARC task in `config.adapted_tasks`: a digest of its demonstration pairs and test inputs (test
+    outputs left out, so the task with or without its answers is the same task). `parsed`: `parse_arc_task`'s."""
+    import hashlib
+
+    content = {"train": [[i.tolist(), o.tolist()] for i, o in parsed["train"]],
+               "test": [i.tolist() for i, _ in parsed["test"]]}
+    return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def adapted_arc_versions(config, parsed: dict) -> list[tuple[int, np.ndarray, int]] | None:
+    """The (dihedral, colour permutation, puzzle id) versions `adapt_to_task` learned for this task (recorded in
+    `config.adapted_tasks`, so they are saved with the model), or None if the task was not adapted to."""
+    entry = (getattr(config, "adapted_tasks", None) or {}).get(arc_task_key(parsed))
+    if entry is None:
+        return None
+    return [(int(k), np.array([int(c) for c in perm], dtype=np.uint8), int(pid)) for k, perm, pid in entry["versions"]]
+
+
 def read_if_file(puzzle):
     """The text of a file when `puzzle` is a `Path` or names an existing file (a task.json, a maze.txt)."""
     if isinstance(puzzle, Path) or (isinstance(puzzle, str) and "\n" not in puzzle and len(puzzle) < 4096
@@ -357,7 +379,7 @@ class PuzzleSolvingPipeline(Pipeline):
     _load_video_processor = False
 
     def _sanitize_parameters(self, kind=None, max_steps=None, early_exit=None, return_trace=None, puzzle_id=None,
-                             augment=None, arc_versions=None, num_candidates=None):
+                             augment=None, arc_versions=None, num_candidates=None, adapt_steps=None):
         preprocess, forward, postprocess = {}, {}, {}
         if kind is not None:
             if kind not in KINDS:
@@ -366,6 +388,10 @@ class PuzzleSolvingPipeline(Pipeline):
         for name, value in (("puzzle_id", puzzle_id), ("augment", augment), ("arc_versions", arc_versions)):
             if value is not None:
                 preprocess[name] = value
+        if adapt_steps is not None:
+            if isinstance(adapt_steps, bool) or not isinstance(adapt_steps, int) or adapt_steps < 1:
+                raise ValueError(f"adapt_steps must be a positive integer, got {adapt_steps!r}")
+            preprocess["adapt_steps"] = adapt_steps
         if max_steps is not None:
             if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
                 raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
@@ -384,7 +410,7 @@ class PuzzleSolvingPipeline(Pipeline):
         return preprocess, forward, postprocess
 
     # -- one puzzle → model rows ----------------------------------------------------------------------------
-    def preprocess(self, puzzle, kind=None, puzzle_id=0, augment=True, arc_versions=None):
+    def preprocess(self, puzzle, kind=None, puzzle_id=0, augment=True, arc_versions=None, adapt_steps=None):
         config = self.model.config
         puzzle = read_if_file(puzzle)
         if kind is None and _is_grid(puzzle) and (config.vocab_size, config.seq_len) == (ARC_VOCAB_SIZE, ARC_SEQ_LEN):
@@ -397,6 +423,9 @@ class PuzzleSolvingPipeline(Pipeline):
         elif parsed.kind == "maze":
             rows = parsed.grid.reshape(1, -1)
         else:
+            if adapt_steps is not None or (parsed.form == "task" and arc_versions is None and puzzle_id == 0
+                                           and augment):
+                arc_versions = self._adapted_versions(puzzle, parsed, adapt_steps, arc_versions, puzzle_id)
             plan = arc_plan(config, puzzle_id, augment, arc_versions)
             try:
                 rows = np.stack([np.asarray(encode_arc_grid(dihedral(perm[grid], k))).reshape(-1)
@@ -406,6 +435,22 @@ class PuzzleSolvingPipeline(Pipeline):
         ids = [0] * len(rows) if plan is None else [pid for _ in parsed.tests for _, _, pid in plan]
         return {"input_ids": torch.as_tensor(np.asarray(rows, dtype=np.int64)),
                 "puzzle_identifiers": torch.as_tensor(ids, dtype=torch.long), "puzzle": parsed, "plan": plan}
+
+    def _adapted_versions(self, puzzle, parsed: Puzzle, adapt_steps, arc_versions, puzzle_id):
+        """With `adapt_steps`: learn the task's puzzle-embedding rows first (`adaptation.adapt_to_task`; the model
+        keeps them). Without: the rows of an earlier adaptation to this task, if any (None otherwise)."""
+        if adapt_steps is None:
+            return adapted_arc_versions(self.model.config, parse_arc_task(puzzle))
+        if parsed.form != "task":
+            raise PuzzleError("adapt_steps needs an ARC task with demonstration pairs, not a bare grid")
+        if arc_versions is not None or puzzle_id != 0:
+            raise PuzzleError("adapt_steps learns new puzzle-embedding rows; it cannot be combined with arc_versions "
+                              "or puzzle_id, which name trained ones")
+        try:
+            from modeling_hrm.adaptation import adapt_to_task
+        except ImportError:  # remote code: the adaptation is part of the hrm package
+            raise PuzzleError("adapt_steps needs the hrm package installed (modeling_hrm.adaptation)") from None
+        return adapt_to_task(self.model, puzzle, steps=adapt_steps).versions
 
     # -- model rows → predictions ---------------------------------------------------------------------------
     def _forward(self, model_inputs, max_steps=None, early_exit=True, return_trace=False, num_candidates=1):
@@ -594,4 +639,5 @@ def save_pipeline_files(save_directory) -> list[Path]:
 
 
 __all__ = ["PuzzleSolvingPipeline", "PuzzleError", "Puzzle", "parse_puzzle", "check_model_fits", "arc_plan",
+           "arc_task_key", "adapted_arc_versions",
            "guess_kind", "is_batch", "register_pipeline", "save_pipeline_files", "CUSTOM_PIPELINES", "TASK"]

@@ -12,6 +12,7 @@ Command line:
     hrm-solve --model PATH_OR_REPO --sudoku STRING|FILE [--max-steps N] [--trace out.gif|out.png] [--json]
     hrm-solve --model PATH_OR_REPO --maze FILE
     hrm-solve --model PATH_OR_REPO --arc TASK.json [--dataset DIR --task-id ID]
+    hrm-solve --model PATH_OR_REPO --arc-task TASK.json --adapt-steps 100 [--save-adapted DIR]   # an unseen task
 
 The puzzle is checked with the pipeline's parser before the model loads, so the messages are the pipeline's.
 Exit status: 0 solved (also when the answer is not valid: the output says so), 2 bad input or usage (puzzle,
@@ -302,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sudoku", metavar="STRING|FILE",
                        help="Sudoku as 16 / 36 / 81 cells ('.' or '0' = blank), or a file holding it")
     which.add_argument("--maze", metavar="FILE", help="maze text file (# wall, space open, S start, G goal)")
-    which.add_argument("--arc", metavar="FILE", help="ARC task JSON ({\"train\": [...], \"test\": [...]})")
+    which.add_argument("--arc", metavar="FILE", help="ARC task JSON ({\"train\": [...], \"test\": [...]}); "
+                                                     "--arc-task is the same option")
+    which.add_argument("--arc-task", dest="arc", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--max-steps", type=int, default=None,
                         help="ACT segment budget (default: the model's halt_max_steps; more = inference-time scaling)")
     parser.add_argument("--no-early-exit", action="store_true",
@@ -318,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ARC: the dataset the model was trained on; the task's versions there (each with its "
                              "own puzzle id) are solved and vote")
     parser.add_argument("--task-id", help="ARC with --dataset: the task's id in it (default: the JSON file name)")
+    parser.add_argument("--adapt-steps", type=int, default=None, metavar="N",
+                        help="ARC, a task the model never trained on: first learn its puzzle embedding from its "
+                             "demonstrations (N sign-SGD steps, the network frozen), then solve")
+    parser.add_argument("--save-adapted", metavar="DIR",
+                        help="with --adapt-steps: save the adapted model (its new puzzle-embedding rows included) "
+                             "to DIR, a new folder or a model folder")
     parser.add_argument("--show-steps", action="store_true",
                         help="print the predicted grid after every segment (Sudoku, maze)")
     parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:N, mps (default: cpu)")
@@ -403,6 +412,21 @@ def main(argv: list[str] | None = None) -> int:
         if trace_path.is_dir():
             return fail(f"--trace: {args.trace} is a folder; give a file name ending in .gif or .png")
     kind = "sudoku" if args.sudoku is not None else "maze" if args.maze is not None else "arc"
+    if args.adapt_steps is not None:
+        if args.adapt_steps < 1:
+            return fail(f"--adapt-steps must be >= 1, got {args.adapt_steps}")
+        if kind != "arc":
+            return fail("--adapt-steps applies to ARC tasks (--arc-task FILE) only")
+        if args.dataset or args.puzzle_id != 0 or args.no_augment:
+            return fail("--adapt-steps learns new puzzle-embedding rows; it cannot be combined with --dataset, "
+                        "--puzzle-id or --no-augment, which use trained ones")
+    if args.save_adapted:
+        target = Path(args.save_adapted).expanduser()
+        if args.adapt_steps is None:
+            return fail("--save-adapted needs --adapt-steps")
+        reusable = target.is_dir() and (not any(target.iterdir()) or (target / "config.json").is_file())
+        if target.exists() and not reusable:
+            return fail(f"--save-adapted {args.save_adapted} exists and is not an empty folder or a model folder")
     try:  # read and check the puzzle before the (slow) model load, so typos fail fast
         source = (_sudoku_text(args.sudoku) if kind == "sudoku" else
                   _read_text(args.maze, "maze") if kind == "maze" else _read_text(args.arc, "ARC task"))
@@ -429,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        args.task_id or Path(args.arc).stem)
             except (ValueError, OSError) as err:
                 return fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
-        options.update(puzzle_id=args.puzzle_id, augment=not args.no_augment, arc_versions=versions)
+        options.update(puzzle_id=args.puzzle_id, augment=not args.no_augment, arc_versions=versions,
+                       adapt_steps=args.adapt_steps)
 
     from transformers import pipeline
 
@@ -444,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return fail(f"solving failed: {text}", 1)
 
+    if args.save_adapted:
+        try:
+            model.save_pretrained(Path(args.save_adapted).expanduser())
+        except OSError as err:
+            return fail(f"cannot save the adapted model to {args.save_adapted}: {err.strerror or err}", 1)
+        print(f"adapted model saved to {args.save_adapted}", file=sys.stderr)
     if args.json:
         shown = dict(result) if args.show_steps else {k: v for k, v in result.items() if k != "trace"}
         print(json.dumps(_jsonable(shown)))
