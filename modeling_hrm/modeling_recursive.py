@@ -93,6 +93,14 @@ def _row_seed(seed: int, puzzle: int, candidate: int) -> int:
     return (x ^ (x >> 31)) >> 1
 
 
+def puzzle_keys(input_ids: torch.Tensor) -> torch.Tensor:
+    """(N,) int64 >= 0 naming each puzzle by its tokens (a random linear form, wrapping in int64): search seeds its
+    per-candidate draws with it, so a puzzle gets the same candidates wherever it sits in a batch."""
+    tokens = input_ids.detach().long().cpu()
+    coefficients = torch.tensor([_row_seed(0, position, 0) for position in range(tokens.shape[1])], dtype=torch.long)
+    return (tokens * coefficients).sum(1) & (2**62 - 1)
+
+
 def _relative_change(before: tuple[torch.Tensor, ...], after: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Per row: ||after - before|| / ||after|| over all the given states (float32), the fixed-point residual."""
     change = sum((a.float() - b.float()).square().flatten(1).sum(1) for a, b in zip(after, before))
@@ -611,7 +619,8 @@ class RecursiveReasoningModel(PreTrainedModel):
             return_trace: also return the predictions after every segment.
             num_candidates: K trajectories per puzzle. Candidate 0 is the plain run; candidates 1..K-1 start from
                 H_init / L_init plus Gaussian noise of std `candidate_noise` (per position and channel; see
-                `candidate_initial_states`: each candidate's draw is seeded by (`seed`, its row, its index)).
+                `candidate_initial_states`: each candidate's draw is seeded by (`seed`, the puzzle's tokens, its
+                index), so a puzzle gets the same candidates in any batch).
                 Each row returns the candidate whose Q head is most confident (largest q_halt, i.e.
                 sigmoid(q_halt), at its stopping segment; ties go to the lower index); all candidates are
                 returned too (`candidate_*`), e.g. to pick by validity instead. This is
@@ -633,7 +642,7 @@ class RecursiveReasoningModel(PreTrainedModel):
             return self._solve_rows(input_ids.long(), puzzle_identifiers, max_steps, early_exit, return_trace)
 
         batch, k = input_ids.shape[0], num_candidates
-        puzzles = torch.arange(batch).repeat(k)
+        puzzles = puzzle_keys(input_ids).repeat(k)
         candidates = torch.arange(k).repeat_interleave(batch)
         states = self.candidate_initial_states(puzzles, candidates, "noise", candidate_noise, seed)
         res = self._solve_rows(input_ids.long().repeat(k, 1), puzzle_identifiers.repeat(k), max_steps, early_exit,
@@ -660,8 +669,8 @@ class RecursiveReasoningModel(PreTrainedModel):
         Candidate 0 starts from H_init / L_init (the plain run). Other candidates: `kind="noise"` adds Gaussian
         noise of std `scale` per position and channel; `kind="restart"` draws both states afresh from the
         initialiser's truncated normal of std `scale` (a random restart of the latent state). Each row draws
-        from a generator seeded by (`seed`, its puzzle index, its candidate index), on the CPU, so a candidate
-        starts the same way whatever batch it runs in. Returns two tensors (rows, positions, hidden) on the
+        from a generator seeded by (`seed`, its puzzle index or key, its candidate index), on the CPU, so a
+        candidate starts the same way whatever batch it runs in. Returns two tensors (rows, positions, hidden) on the
         model's device in `compute_dtype`."""
         if kind not in ("noise", "restart"):
             raise ValueError(f"kind must be 'noise' or 'restart', got {kind!r}")

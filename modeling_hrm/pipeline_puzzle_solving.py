@@ -35,7 +35,9 @@ maze answer is the most confident *valid* candidate where one is, else the most 
 votes; the result says which `candidate` answered), ARC's `puzzle_id` / `augment` / `arc_versions`, and `adapt_steps`
 (an ARC task the model never trained on: first learn its puzzle-embedding rows from its demonstrations with the
 network frozen, `adaptation.adapt_to_task`; the model keeps them, and a task adapted to before, also in a saved and
-reloaded model, is solved with its rows without asking).
+reloaded model, is solved with its rows without asking), and `search` (test-time search, modeling_hrm/search.py: a
+setting as a dict, a `SearchSetting` or text such as "depth=64 breadth=8 kind=symmetry selector=vote"; each puzzle
+answers with the candidate its selector picks, and the result says which `candidate`; needs the hrm package).
 
 Bad input raises `PuzzleError` (a `ValueError`) with one line naming the problem: wrong size, unknown symbol,
 clashing clues, a Sudoku with no solution, a maze without a start or goal or with no path, an ARC task with a
@@ -379,7 +381,7 @@ class PuzzleSolvingPipeline(Pipeline):
     _load_video_processor = False
 
     def _sanitize_parameters(self, kind=None, max_steps=None, early_exit=None, return_trace=None, puzzle_id=None,
-                             augment=None, arc_versions=None, num_candidates=None, adapt_steps=None):
+                             augment=None, arc_versions=None, num_candidates=None, adapt_steps=None, search=None):
         preprocess, forward, postprocess = {}, {}, {}
         if kind is not None:
             if kind not in KINDS:
@@ -404,6 +406,15 @@ class PuzzleSolvingPipeline(Pipeline):
             if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or num_candidates < 1:
                 raise ValueError(f"num_candidates must be a positive integer, got {num_candidates!r}")
             forward["num_candidates"] = num_candidates
+        if search is not None:
+            try:
+                from modeling_hrm import search as test_time_search
+            except ImportError:  # remote code: search is part of the hrm package
+                raise PuzzleError("search= needs the hrm package installed (modeling_hrm.search)") from None
+            forward["search"] = test_time_search.as_setting(search, {}).check()
+            if forward.get("return_trace") or forward.get("num_candidates", 1) > 1:
+                raise ValueError("search= replaces num_candidates and cannot be traced (return_trace): the answer "
+                                 "comes from the candidate the selector picks")
         if forward.get("return_trace") and forward.get("num_candidates", 1) > 1:
             raise ValueError("return_trace needs num_candidates=1: the model traces only the candidate its Q head "
                              "picks, and the pipeline may answer with another (a valid one)")
@@ -453,7 +464,10 @@ class PuzzleSolvingPipeline(Pipeline):
         return adapt_to_task(self.model, puzzle, steps=adapt_steps).versions
 
     # -- model rows → predictions ---------------------------------------------------------------------------
-    def _forward(self, model_inputs, max_steps=None, early_exit=True, return_trace=False, num_candidates=1):
+    def _forward(self, model_inputs, max_steps=None, early_exit=True, return_trace=False, num_candidates=1,
+                 search=None):
+        if search is not None:
+            return self._search(model_inputs, search)
         search = {"num_candidates": num_candidates} if num_candidates > 1 else {}
         was_training = self.model.training
         self.model.eval()  # a model handed over mid-training: in training mode halting explores
@@ -470,6 +484,26 @@ class PuzzleSolvingPipeline(Pipeline):
             out.update(predictions=res.predictions[:, None], steps=res.steps[:, None],
                        q_halt_logits=res.q_halt_logits.float()[:, None])
         out["trace"] = res.trace if return_trace else None
+        return out
+
+    def _search(self, model_inputs, setting):
+        """`search=`: one test-time search setting on these rows (modeling_hrm/search.py); each row's answer is
+        the candidate the selector picks."""
+        try:
+            from modeling_hrm.search import search
+        except ImportError:  # remote code: search is part of the hrm package
+            raise PuzzleError("search= needs the hrm package installed (modeling_hrm.search)") from None
+
+        puzzle = model_inputs.get("puzzle")
+        task, shape = model_inputs.get("search_task") or (puzzle.kind, _grid_shape(puzzle))
+        res = search(self.model, model_inputs["input_ids"], model_inputs["puzzle_identifiers"], setting, task=task,
+                     grid_shape=shape)
+        rows = np.arange(len(res.chosen))
+        out = {key: model_inputs[key] for key in model_inputs if key not in ("input_ids", "puzzle_identifiers")}
+        out.update(predictions=torch.as_tensor(res.predictions)[:, None],
+                   steps=torch.as_tensor(res.chosen_steps())[:, None],
+                   q_halt_logits=torch.as_tensor(res.q_halt_logits[res.chosen, rows])[:, None],
+                   search_chosen=torch.as_tensor(res.chosen), trace=None)
         return out
 
     # -- predictions → the answer in the puzzle's form ------------------------------------------------------
@@ -501,6 +535,8 @@ class PuzzleSolvingPipeline(Pipeline):
                   "steps": int(steps[0, best]), "q_halt_confidence": float(confidence[0, best])}
         if preds.shape[1] > 1:
             result["candidate"] = best
+        if "search_chosen" in model_outputs:
+            result["candidate"] = int(model_outputs["search_chosen"][0])
         if return_trace:
             result["trace"] = [to_answer(trace[s, 0].numpy()) for s in range(int(steps[0, best]))]
         return result
@@ -561,10 +597,16 @@ class PuzzleSolvingPipeline(Pipeline):
             return []
         ids = torch.cat([e["input_ids"] for e in encoded])
         pids = torch.cat([e["puzzle_identifiers"] for e in encoded])
-        chunks = [self.forward({"input_ids": ids[s:s + batch_size], "puzzle_identifiers": pids[s:s + batch_size]},
-                               **fwd) for s in range(0, len(ids), batch_size)]
+        context = {}
+        if "search" in fwd:  # the search needs the kind (symmetries, validity) of the puzzles it sees
+            kinds = {(e["puzzle"].kind, _grid_shape(e["puzzle"])) for e in encoded}
+            if len(kinds) > 1:
+                raise PuzzleError("search= needs the puzzles of a list to be of one kind and size")
+            context["search_task"] = kinds.pop()
+        chunks = [self.forward({"input_ids": ids[s:s + batch_size], "puzzle_identifiers": pids[s:s + batch_size],
+                                **context}, **fwd) for s in range(0, len(ids), batch_size)]
         joined = {key: torch.cat([c[key] for c in chunks], dim=1 if key == "trace" else 0)
-                  for key in ("predictions", "steps", "q_halt_logits")}
+                  for key in ("predictions", "steps", "q_halt_logits", "search_chosen") if key in chunks[0]}
         if fwd.get("return_trace"):  # chunks may stop after different numbers of segments: pad by repetition
             length = max(c["trace"].shape[0] for c in chunks)
             joined["trace"] = torch.cat([torch.cat([c["trace"], c["trace"][-1:].expand(length - c["trace"].shape[0],
@@ -585,6 +627,11 @@ class PuzzleSolvingPipeline(Pipeline):
     def save_pretrained(self, save_directory, **kwargs):
         """Save the model; its folder carries this pipeline (see `save_pipeline_files`)."""
         self.model.save_pretrained(save_directory, **kwargs)
+
+
+def _grid_shape(puzzle: Puzzle) -> tuple[int, int] | None:
+    """(height, width) of a Sudoku or maze grid; None for ARC (always 30×30 tokens)."""
+    return None if puzzle.grid is None else tuple(puzzle.grid.shape)
 
 
 def _passes(check, *args) -> bool:
