@@ -1164,3 +1164,85 @@ def test_analyze_api_bad_input(analyze_inputs):
     assert_raises(ValueError, r"the model does not fit the maze dataset: .*seq_len=25", analyze, p["model"], p["maze"])
     assert_raises(ValueError, r"limit must be an integer >= 1, got 0", analyze, p["model"], p["dataset"], limit=0)
     assert_raises(ModelLoadError, r"model_type 'bert'", analyze, p["bert"], p["dataset"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Adaptation to an unseen ARC task (adapt_to_task, pipeline adapt_steps, hrm-solve --adapt-steps)
+# ---------------------------------------------------------------------------------------------------------
+ARC_GOOD_TASK = {"train": [{"input": [[1, 0]], "output": [[0, 1]]}], "test": [{"input": [[2, 0]]}]}
+ARC_NO_DEMOS = {"train": [], "test": [{"input": [[2, 0]]}]}
+ARC_TOO_BIG = {"train": [{"input": [[1] * 31] * 31, "output": [[2] * 31] * 31}], "test": [{"input": [[1]]}]}
+
+
+@pytest.fixture(scope="module")
+def adapt_inputs(work, model_dir) -> dict:
+    paths = {"model": model_dir, "arc-model": work / "adapt-arc-model"}
+    HRMForPuzzleSolving(HRMConfig(**dict(TINY, vocab_size=12, seq_len=900, num_puzzle_identifiers=3))).save_pretrained(
+        paths["arc-model"])
+    for name, task in (("good", ARC_GOOD_TASK), ("no-demos", ARC_NO_DEMOS), ("too-big", ARC_TOO_BIG)):
+        paths[name] = work / f"adapt-{name}.json"
+        paths[name].write_text(json.dumps(task))
+    return paths
+
+
+ADAPT_API_CASES = [
+    ("task-without-demonstrations", "arc-model", ARC_NO_DEMOS, {}, r"cannot adapt to an ARC task without demonstrations"),
+    ("steps-zero", "arc-model", ARC_GOOD_TASK, dict(steps=0), r"adapt steps must be an integer >= 1, got 0"),
+    ("steps-negative", "arc-model", ARC_GOOD_TASK, dict(steps=-5), r"adapt steps must be an integer >= 1, got -5"),
+    ("steps-float", "arc-model", ARC_GOOD_TASK, dict(steps=2.5), r"adapt steps must be an integer >= 1, got 2\.5"),
+    ("grid-larger-than-seq-len", "arc-model", ARC_TOO_BIG, {}, r"grid 31x31 larger than 30x30"),
+    ("model-seq-len-too-small", "model", ARC_GOOD_TASK, {}, r"an ARC grid needs a model with seq_len=900.*seq_len=16"),
+    ("lr-zero", "arc-model", ARC_GOOD_TASK, dict(lr=0), r"lr must be a number > 0, got 0"),
+    ("num-aug-negative", "arc-model", ARC_GOOD_TASK, dict(num_aug=-1), r"num_aug must be an integer >= 0, got -1"),
+]
+
+
+@pytest.mark.parametrize("name,model,task,kwargs,pattern", ADAPT_API_CASES, ids=[c[0] for c in ADAPT_API_CASES])
+def test_adapt_to_task_rejects(adapt_inputs, name, model, task, kwargs, pattern):
+    loaded = load_pretrained_model(adapt_inputs[model])
+    before = {k: v.clone() for k, v in loaded.state_dict().items()}
+    assert_raises(ValueError, pattern, loaded.adapt_to_task, task, **kwargs)
+    after = loaded.state_dict()  # refused before any work: the model is untouched
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert not getattr(loaded.config, "adapted_tasks", None)
+
+
+def test_pipeline_adapt_steps_rejects(adapt_inputs):
+    from transformers import pipeline
+
+    solver = pipeline("puzzle-solving", model=load_pretrained_model(adapt_inputs["arc-model"]))
+    assert_raises(ValueError, r"adapt_steps must be a positive integer, got 0", solver, ARC_GOOD_TASK, adapt_steps=0)
+    assert_raises(ValueError, r"without demonstrations", solver, ARC_NO_DEMOS, adapt_steps=1)
+    assert_raises(ValueError, r"adapt_steps needs an ARC task with demonstration pairs, not a bare grid", solver,
+                  [[1, 2], [3, 4]], adapt_steps=1)
+    assert_raises(ValueError, r"cannot be combined with arc_versions or puzzle_id", solver, ARC_GOOD_TASK,
+                  adapt_steps=1, puzzle_id=1, augment=False)
+
+
+ADAPT_SOLVE_CASES = [
+    ("adapt-steps-zero", lambda p: ["--model", p["arc-model"], "--arc-task", p["good"], "--adapt-steps", "0"],
+     r"--adapt-steps must be >= 1, got 0"),
+    ("adapt-steps-negative", lambda p: ["--model", p["arc-model"], "--arc-task", p["good"], "--adapt-steps", "-2"],
+     r"--adapt-steps must be >= 1, got -2"),
+    ("adapt-task-without-demonstrations", lambda p: ["--model", p["arc-model"], "--arc-task", p["no-demos"],
+                                                     "--adapt-steps", "1"], r"without demonstrations"),
+    ("adapt-grid-larger-than-seq-len", lambda p: ["--model", p["arc-model"], "--arc-task", p["too-big"],
+                                                  "--adapt-steps", "1"], r"grid 31x31 larger than 30x30"),
+    ("adapt-model-seq-len-too-small", lambda p: ["--model", p["model"], "--arc-task", p["good"], "--adapt-steps", "1"],
+     r"seq_len=900"),
+    ("adapt-steps-for-a-sudoku", lambda p: ["--model", p["model"], "--sudoku", GOOD_SUDOKU, "--adapt-steps", "3"],
+     r"--adapt-steps applies to ARC tasks"),
+    ("adapt-steps-with-dataset", lambda p: ["--model", p["arc-model"], "--arc-task", p["good"], "--adapt-steps", "1",
+                                            "--dataset", p["model"]], r"cannot be combined with --dataset"),
+    ("save-adapted-without-adapt-steps", lambda p: ["--model", p["arc-model"], "--arc-task", p["good"],
+                                                    "--save-adapted", p["arc-model"].parent / "adapted-out"],
+     r"--save-adapted needs --adapt-steps"),
+    ("save-adapted-into-a-file", lambda p: ["--model", p["arc-model"], "--arc-task", p["good"], "--adapt-steps", "1",
+                                            "--save-adapted", p["good"]], r"exists and is not an empty folder"),
+]
+
+
+@pytest.mark.parametrize("name,make_argv,pattern", ADAPT_SOLVE_CASES, ids=[c[0] for c in ADAPT_SOLVE_CASES])
+def test_solve_adapt_bad_input(adapt_inputs, name, make_argv, pattern):
+    assert_cli_error(solve_cli, make_argv(adapt_inputs), pattern)
+    assert not (adapt_inputs["arc-model"].parent / "adapted-out").exists()
