@@ -96,8 +96,11 @@ class TrainingArguments:
     compile: bool = field(default=False, metadata={"help": "torch.compile the model's segment (model.compile_segment)"})
     eval_steps: int | None = field(default=None, metadata={"help": "evaluate every N steps (and always at the end)"})
     eval_batch_size: int = field(default=256, metadata={"help": "rows per evaluation batch (per process)"})
+    eval_split: str = field(default="test", metadata={
+        "help": "split evaluated during training (e.g. validation, so that choices made from the logged curves "
+                "never see the test split)"})
     eval_max_examples: int | None = field(default=None, metadata={
-        "help": "evaluate on a fixed random subset of the test split of this size"})
+        "help": "evaluate on a fixed random subset of the evaluated split of this size"})
     eval_max_steps: int | None = field(default=None, metadata={
         "help": "ACT segments at evaluation (null = the model's halt_max_steps)"})
     eval_early_exit: bool = field(default=False, metadata={

@@ -150,6 +150,10 @@ def check_arguments(args: RunArguments, num_processes: int | None = None) -> Run
         raise ConfigError(f"the recipe asks for data release {args.data.dataset_release} but --dataset "
                           f"{args.data.dataset} was built from {meta.get('release') or 'no named release'}; rebuild it "
                           f"with --release {args.data.dataset_release} (or set dataset_release: null)")
+    splits = meta.get("num_rows") or {}
+    if t.eval_split != "test" and splits and t.eval_split not in splits:
+        raise ConfigError(f"training.eval_split {t.eval_split!r}: --dataset {args.data.dataset} has the splits "
+                          f"{', '.join(sorted(splits))}")
     if num_processes is None:
         from accelerate import PartialState
         from accelerate.utils import parse_flag_from_env
@@ -202,18 +206,19 @@ def batch_layout(t: dict, num_processes: int) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------------------------
 # The data: loaded once, then seen as a seeded, resumable stream of global batches
 # ---------------------------------------------------------------------------------------------------------------
-def load_data(dataset: str):
+def load_data(dataset: str, eval_split: str = "test"):
+    """(train arrays, arrays of the split evaluated during training or None, metadata)."""
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
 
     train_ds, meta = load_hrm_dataset(dataset, "train")
     train = dataset_arrays(train_ds)
     try:
-        test_ds, _ = load_hrm_dataset(dataset, "test")
-        test = dataset_arrays(test_ds)
+        eval_ds, _ = load_hrm_dataset(dataset, eval_split)
+        evaluated = dataset_arrays(eval_ds)
     except (ValueError, KeyError, FileNotFoundError) as error:
-        logger.warning("no test split in %s (%s): evaluation disabled", dataset, error)
-        test = None
-    return train, test, meta
+        logger.warning("no %s split in %s (%s): evaluation disabled", eval_split, dataset, error)
+        evaluated = None
+    return train, evaluated, meta
 
 
 def subsample(arrays: dict, max_examples: int | None, seed: int) -> dict:

@@ -172,7 +172,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     t.global_batch_size = global_batch
     config = args.to_dict()
 
-    train_arrays, test_arrays, meta = load_data(args.data.dataset)
+    train_arrays, test_arrays, meta = load_data(args.data.dataset, t.eval_split)
     num_rows = len(train_arrays["inputs"])
     if num_rows < global_batch:
         raise ValueError(f"the train split has {num_rows} rows, fewer than the global batch {global_batch}")
