@@ -233,7 +233,10 @@ def split_semantics(meta: dict[str, Any]) -> str:
     return (f"`train`: {counts[0] + ' ' if counts[0] else ''}{unit} to learn from"
             + (f", each followed by augmented variants (rows sharing its `group_id`)" if aug else "")
             + f". `test`: {counts[1] + ' ' if counts[1] else ''}held-out {unit}, never augmented: report results on "
-            "this split. No test puzzle appears in train, up to the symmetries named under Validation.")
+            "this split. No test puzzle appears in train, up to the symmetries named under Validation."
+            + (f" `validation`: {meta.get('num_validation_puzzles', 0):,} held-out {unit} made like test, distinct "
+               f"from test and train: make every choice (model, learning rate, segments, early stopping) on it, never "
+               f"on test." if "validation" in meta.get("num_rows", {}) else ""))
 
 
 def dataset_citation(meta: dict[str, Any]) -> str:
@@ -352,8 +355,25 @@ def folder_size_bytes(path: str | os.PathLike) -> int:
 
 
 def find_leaks(train_keys: np.ndarray, test_keys: np.ndarray) -> np.ndarray:
-    """Boolean mask over ``train_keys`` (uint64 hashes): True where the key is a test key."""
-    return np.isin(np.asarray(train_keys, dtype=np.uint64), np.asarray(test_keys, dtype=np.uint64))
+    """Boolean mask over ``train_keys`` (uint64 hashes): True where the key is a test key.
+
+    A binary search in the sorted test keys: `np.isin` re-sorts both arrays on every call, which costs
+    seconds when millions of symmetry keys are checked chunk by chunk."""
+    train = np.asarray(train_keys, dtype=np.uint64)
+    test = sorted_keys(test_keys)
+    if len(test) == 0:
+        return np.zeros(train.shape, dtype=bool)
+    return test[np.minimum(np.searchsorted(test, train), len(test) - 1)] == train
+
+
+def sorted_keys(keys: np.ndarray) -> np.ndarray:
+    """The distinct uint64 keys in ascending order (unchanged when already so). Sorts instead of `np.unique`,
+    whose hash-based path takes seconds on millions of uint64 keys."""
+    keys = np.asarray(keys, dtype=np.uint64).reshape(-1)
+    if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+        keys = np.sort(keys)
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    return keys
 
 
 def first_duplicates(keys: np.ndarray) -> np.ndarray:
@@ -560,7 +580,7 @@ MAX_REPORTED = 10
 #: Smallest accepted value of the builders' count options (only those a builder has are checked).
 MINIMUM_VALUES = {"num_train": 1, "num_test": 1, "num_aug": 0, "subsample_size": 1, "test_subsample_size": 1,
                   "max_tasks": 1, "min_rating": 0, "min_rounds": 0, "max_rounds": 0, "extra_clues": 0,
-                  "min_path_length": 0, "size": 1}
+                  "min_path_length": 0, "size": 1, "num_val": 0, "workers": 1}
 #: What a builder writes into its output folder; a non-empty folder holding anything else is refused.
 BUILD_OUTPUTS = {DATA_DIR, "README.md", METADATA_FILENAME}
 

@@ -596,13 +596,61 @@ def sudoku_variant_keys(puzzles: np.ndarray, all_symmetries: bool) -> np.ndarray
     n = int(round(np.sqrt(puzzles.shape[1])))
     if not all_symmetries:
         return row_hashes(relabel_first_appearance(puzzles, n))
-    group = sudoku_position_group(n)
-    keys = []
-    per_chunk = max(1, 262144 // len(group))  # bound the (rows, G, n*n) temporaries
-    for start in range(0, len(puzzles), per_chunk):
-        images = puzzles[start:start + per_chunk][:, group].reshape(-1, n * n)
-        keys.append(row_hashes(relabel_first_appearance(images, n)))
-    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+    return sudoku_image_keys(puzzles, sudoku_position_group(n)).reshape(-1)
+
+
+def sudoku_image_keys(puzzles: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """(N, G) uint64: the key ``row_hashes(relabel_first_appearance(image))`` of every image
+    ``puzzles[:, group[g]]``, computed without building the G * N images.
+
+    The key of an image is sum_d rank(d) * S(d): S(d) sums the hash coefficients of the positions the
+    cells holding digit d land on, rank(d) (1, 2, ...) orders digits by the first position they land on.
+    Both come from per-(puzzle, digit) reductions over the clues, so the cost is G x clues, not
+    G x cells x symbols as with explicit images (6x6: 3,456 images per puzzle).
+    """
+    puzzles = np.asarray(puzzles, dtype=np.uint8)
+    num, cells = puzzles.shape
+    n = int(round(np.sqrt(cells)))
+    group = np.asarray(group)
+    landing = np.argsort(group, axis=1).T.astype(np.uint8)  # [i, g]: the position cell i lands on in image g
+    coeff_at = _HASH_COEFFS[:cells][landing]  # (cells, G): the hash coefficient cell i gets in image g
+    # Row `cells` pads the per-digit cell lists: it lands nowhere (255) and weighs nothing (0).
+    landing = np.concatenate([landing, np.full((1, len(group)), 255, np.uint8)])
+    coeff_at = np.concatenate([coeff_at, np.zeros((1, len(group)), np.uint64)])
+    out = np.zeros((num, len(group)), dtype=np.uint64)
+    per_chunk = max(1, 4_000_000 // (len(group) * cells))  # bound the (G, clues) temporaries
+    for start in range(0, num, per_chunk):
+        p = puzzles[start:start + per_chunk]
+        rows, cols = np.nonzero(p)
+        if len(rows) == 0:
+            continue
+        segment = rows * (n + 1) + p[rows, cols]  # (puzzle, digit), row-major order
+        order = np.argsort(segment, kind="stable")
+        segment, cols = segment[order], cols[order]
+        new = np.r_[True, segment[1:] != segment[:-1]]
+        starts = np.flatnonzero(new)
+        seg_id = np.cumsum(new) - 1
+        members = np.full((len(starts), n), cells)  # the cells of each (puzzle, digit), padded
+        members[seg_id, np.arange(len(cols)) - starts[seg_id]] = cols
+        first = landing[members[:, 0]]  # (segments, G): first position each digit lands on
+        weight = coeff_at[members[:, 0]].copy()
+        with np.errstate(over="ignore"):
+            for k in range(1, n):
+                np.minimum(first, landing[members[:, k]], out=first)
+                weight += coeff_at[members[:, k]]
+        seg_row, seg_digit = np.divmod(segment[starts], n + 1)
+        dense_first = np.full((n, len(p), len(group)), 255, dtype=np.uint8)  # 255: digit absent
+        dense_first[seg_digit - 1, seg_row] = first
+        dense_weight = np.zeros((n, len(p), len(group)), dtype=np.uint64)
+        dense_weight[seg_digit - 1, seg_row] = weight
+        key = out[start:start + len(p)]
+        with np.errstate(over="ignore"):
+            for d in range(n):  # an absent digit has weight 0, so its rank does not matter
+                rank = np.ones((len(p), len(group)), dtype=np.uint64)
+                for other in range(n):
+                    rank += dense_first[other] < dense_first[d]
+                key += rank * dense_weight[d]
+    return out
 
 
 def maze_variant_keys(questions: np.ndarray, height: int, width: int, all_symmetries: bool) -> np.ndarray:

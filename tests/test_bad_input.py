@@ -1246,3 +1246,34 @@ ADAPT_SOLVE_CASES = [
 def test_solve_adapt_bad_input(adapt_inputs, name, make_argv, pattern):
     assert_cli_error(solve_cli, make_argv(adapt_inputs), pattern)
     assert not (adapt_inputs["arc-model"].parent / "adapted-out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Open-world Sudoku options (validation split, depth buckets, shallow training, workers)
+# ---------------------------------------------------------------------------------------------------------
+OPEN_SUDOKU_CASES = [
+    ("bucket-cannot-be-filled", ["--eval-buckets", "1-2,7+"], r"test: depth bucket '7\+' cannot be filled \(0 of 1 "
+                                                              r"puzzles\).*propagation rounds seen: .*wider bucket"),
+    ("bucket-spec-malformed", ["--eval-buckets", "1-2,x"], r"depth bucket 'x' in '1-2,x' is not A, A-B, A\+ or 'search'"),
+    ("bucket-spec-descending", ["--eval-buckets", "4-2"], r"depth bucket '4-2'.*ascending"),
+    ("bucket-spec-overlap", ["--eval-buckets", "1-3,3"], r"depth buckets '1-3' and '3' in '1-3,3' overlap"),
+    ("bucket-deeper-than-the-grid", ["--eval-buckets", "16+"], r"bucket '16\+' asks for more rounds than a 4x4 puzzle"),
+    ("bucket-outside-max-rounds", ["--max-rounds", "3", "--eval-buckets", "1-2,5"],
+     r"bucket '5' lies outside --min-rounds/--max-rounds"),
+    ("train-max-rounds-zero", ["--train-max-rounds", "0"], r"--train-max-rounds 0 is outside what a 4x4 puzzle can "
+                                                           r"need \(1\.\.15 rounds\)"),
+    ("train-max-rounds-too-deep", ["--train-max-rounds", "99"], r"--train-max-rounds 99 is outside"),
+    ("train-max-rounds-below-min-rounds", ["--min-rounds", "3", "--train-max-rounds", "2"],
+     r"--train-max-rounds 2 is below --min-rounds 3"),
+    ("num-val-negative", ["--num-val", "-1"], r"--num-val must be >= 0, got -1"),
+    ("workers-zero", ["--workers", "0"], r"--workers must be >= 1, got 0"),
+    ("buckets-with-csv", ["--source", "csv", "--csv-dir", ".", "--eval-buckets", "1-2"],
+     r"--eval-buckets selects generated puzzles"),
+]
+
+
+@pytest.mark.parametrize("name,extra,pattern", OPEN_SUDOKU_CASES, ids=[c[0] for c in OPEN_SUDOKU_CASES])
+def test_sudoku_open_world_bad_input(work, name, extra, pattern):
+    out = work / f"open-{name}"
+    assert_cli_error(build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, *extra], pattern)
+    assert not (out / "hrm_dataset.json").exists()
