@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep evaluation demo pairs that are a dihedral x colour version of a test pair (the "
                         "original HRM keeps them; by default they are dropped as leaks and reported)")
     p.add_argument("--license", default=None)
+    p.add_argument("--count-only", action="store_true",
+                   help="draw everything a build with these options draws (versions, translations) but write "
+                        "nothing; print the row, version and task counts a training step count is computed from")
     return p
 
 
@@ -359,6 +362,17 @@ def pair_key_images(inp: np.ndarray, out: np.ndarray, all_symmetries: bool) -> s
 # ----------------------------------------------------------------------------- build
 
 
+class RowCounter:
+    """Stands in for a RowBuffer under --count-only: counts the rows a build would write."""
+
+    def __init__(self):
+        self.rows = 0
+        self.writer = argparse.Namespace(num_rows=0)  # nothing is ever flushed
+
+    def add(self, **cols) -> None:
+        self.rows += len(cols["puzzle_identifiers"])
+
+
 class RowBuffer:
     """Accumulates ARC rows of one split and flushes them to a SplitWriter in batches."""
 
@@ -402,6 +416,9 @@ def emit_pair(buf: RowBuffer, inp: np.ndarray, out: np.ndarray, versions: list, 
         shift = np.broadcast_to(np.asarray(translate, dtype=bool), ks.shape)[sel]
         r0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[0], b.shape[0]) + 1, size=m) * shift
         c0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[1], b.shape[1]) + 1, size=m) * shift
+        if isinstance(buf, RowCounter):  # the same draws as a real build, nothing encoded
+            buf.add(puzzle_identifiers=ids[sel])
+            continue
         buf.add(inputs=place_batch(ga, r0, c0), labels=place_batch(gb, r0, c0), puzzle_identifiers=ids[sel],
                 group_id=np.full(m, group, np.int32), task_id=np.full(m, tid, dtype=object),
                 pair_index=np.full(m, pair_index, np.int16), is_test_pair=np.full(m, is_test),
@@ -454,9 +471,12 @@ def main(argv: list[str] | None = None) -> dict:
     if leaks:
         report(f"train: dropped {len(leaks)} pair(s) equal to a test pair version", always=True)
 
-    os.makedirs(args.output_dir, exist_ok=True)
-    train_buf = RowBuffer(SplitWriter(args.output_dir, "train"))
-    test_buf = RowBuffer(SplitWriter(args.output_dir, "test"))
+    if args.count_only:
+        train_buf, test_buf = RowCounter(), RowCounter()
+    else:
+        os.makedirs(args.output_dir, exist_ok=True)
+        train_buf = RowBuffer(SplitWriter(args.output_dir, "train"))
+        test_buf = RowBuffer(SplitWriter(args.output_dir, "test"))
     names = ["<blank>"]
     version_counts = []
     train_puzzles = 0  # (task, version) pairs with rows in train: the original's "puzzles"
@@ -485,6 +505,17 @@ def main(argv: list[str] | None = None) -> dict:
                 emit_pair(test_buf, inp, out, versions, ids, group, tid, i, True, False, rng)
         if (group + 1) % 100 == 0:
             report(f"{group + 1}/{len(all_tasks)} tasks, {train_buf.writer.num_rows + train_buf.rows:,} train rows")
+    if args.count_only:
+        if train_buf.rows == 0:
+            raise ValueError("the train split is empty (no training tasks and no demo pairs)")
+        vc = np.asarray(version_counts)
+        counts = {"release": None if args.arc_dir else args.release, "task_digest": args.task_digest,
+                  "train_rows": train_buf.rows, "test_rows": test_buf.rows, "train_num_groups": train_groups,
+                  "train_num_puzzles": train_puzzles, "train_mean_puzzle_examples": train_buf.rows / max(train_puzzles, 1),
+                  "versions_per_task": {"min": int(vc.min()), "mean": float(vc.mean()), "max": int(vc.max())},
+                  "seconds": round(time.perf_counter() - t0, 1)}
+        print(json.dumps(counts))
+        return counts
     for buf in (train_buf, test_buf):
         buf.flush()
     if train_buf.writer.num_rows == 0:

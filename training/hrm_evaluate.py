@@ -401,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             device = accelerator.device
         else:
             device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model = load_pretrained_model(args.model, device)
+        run = run_checkpoints(args.model)  # a training run folder: its checkpoints, oldest first
+        model = load_pretrained_model(run[-1] if run else args.model, device)
         headline = args.max_steps or model.config.halt_max_steps
         if args.scaling_steps is None:
             budgets = default_budgets(headline)
@@ -415,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"split {args.split!r} of {args.dataset} has no rows")
         protocol = resolve_protocol(args.protocol, model.config)
         # TRM's aggregated voting: every checkpoint of a run votes (ARC; other tasks score one checkpoint).
-        checkpoints = run_checkpoints(args.model) if protocol == "trm" and meta.get("task") == "arc" else []
+        checkpoints = run if protocol == "trm" and meta.get("task") == "arc" else []
+        if run and not checkpoints:
+            model = load_pretrained_model(args.model, device)  # one model: the run's final one
     except (ValueError, OSError, KeyError) as err:
         if args.debug:
             raise
