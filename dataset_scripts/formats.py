@@ -511,15 +511,16 @@ def relabel_first_appearance(values: np.ndarray, num_symbols: int, keep_zero: bo
     lo = 1 if keep_zero else 0
     symbols = np.arange(lo, num_symbols + 1)
     first = np.empty((n_rows, len(symbols)), dtype=np.int32)
+    rows = np.arange(n_rows)
     for j, s in enumerate(symbols):
-        hit = v == s
-        first[:, j] = np.where(hit.any(axis=1), hit.argmax(axis=1), length)
+        pos = (v == s).argmax(axis=1)
+        first[:, j] = np.where(v[rows, pos] == s, pos, length)
     # rank of a symbol = number of symbols seen strictly earlier (absent symbols never occur).
     rank = (first[:, None, :] < first[:, :, None]).sum(axis=2, dtype=np.int32)
-    mapping = np.zeros((n_rows, num_symbols + 1), dtype=np.int32)
-    mapping[:, lo:] = rank + lo
-    flat = (np.arange(n_rows, dtype=np.int64)[:, None] * (num_symbols + 1) + v).reshape(-1)
-    return mapping.reshape(-1)[flat].reshape(n_rows, length).astype(np.uint8)
+    out = np.zeros_like(v)
+    for j, s in enumerate(symbols):  # uint8 passes, no (N, L) int64 index array
+        out += (v == s) * (rank[:, j] + lo).astype(np.uint8)[:, None]
+    return out
 
 
 _HASH_COEFFS = (np.random.default_rng(20250626).integers(0, 2**63, size=4096, dtype=np.uint64) * np.uint64(2)

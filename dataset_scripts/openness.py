@@ -27,6 +27,8 @@ from .formats import row_hashes, sudoku_variant_keys
 NEAR_DUPLICATE_LIMIT = 0.01
 #: Near-duplicates are skipped above this many one-clue variants of training puzzles (rows x cells).
 MAX_NEAR_DUPLICATE_VARIANTS = 40_000_000
+#: Bits of the prefilter table of `_any_image_in` (2**24 bools = 16 MB).
+PREFILTER_BITS = 24
 #: The lookup baseline is skipped above this many cell comparisons (eval puzzles x candidate answers x cells).
 MAX_LOOKUP_WORK = 2_000_000_000
 
@@ -117,12 +119,18 @@ def sudoku_openness(train_puzzles: np.ndarray, train_solutions: np.ndarray,
 
 
 def _any_image_in(images: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """(E,) bool: whether any of the keys ``images[e]`` (E, G) is among ``keys``. The image keys are looked up in
-    sorted order: a binary search with sorted queries stays in cache (3x faster on millions of keys)."""
+    """(E,) bool: whether any of the keys ``images[e]`` (E, G) is among ``keys``.
+
+    Millions of image keys against up to a million keys: a bit table on the low ``PREFILTER_BITS`` bits of the
+    keys rules out most images with one gather; only the rest are binary-searched."""
+    keys = sorted_keys(keys)
     flat = images.reshape(-1)
-    order = np.argsort(flat)
-    hit = np.empty(len(flat), dtype=bool)
-    hit[order] = find_leaks(flat[order], keys)
+    mask = np.uint64((1 << PREFILTER_BITS) - 1)
+    table = np.zeros(1 << PREFILTER_BITS, dtype=bool)
+    table[(keys & mask).astype(np.intp)] = True
+    maybe = np.flatnonzero(table[(flat & mask).astype(np.intp)])
+    hit = np.zeros(len(flat), dtype=bool)
+    hit[maybe] = find_leaks(flat[maybe], keys)
     return hit.reshape(images.shape).any(axis=1)
 
 
