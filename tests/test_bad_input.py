@@ -1277,3 +1277,61 @@ def test_sudoku_open_world_bad_input(work, name, extra, pattern):
     out = work / f"open-{name}"
     assert_cli_error(build_sudoku, ["--output-dir", out, *SMALL_SUDOKU, *extra], pattern)
     assert not (out / "hrm_dataset.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reproducing the papers: data releases, scoring protocols, scripts/reproduce.sh
+# ---------------------------------------------------------------------------------------------------------
+def reproduce_cli(argv):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from reproduce import main
+
+    return main(argv)
+
+
+def test_releases_and_protocols_bad_input(work, model_dir, dataset_dir):
+    out = work / "arc-unknown-release"
+    assert_cli_error(build_arc, ["--output-dir", out, "--release", "arc-agi-3", "--quiet"],
+                     r"--release arc-agi-3: unknown ARC release; known releases: arc-agi-1-2024, arc-agi-1-2019")
+    assert not out.exists()
+    # Each paper's number is its model under its rule: TRM's rule for an HRM model is refused, before any work.
+    ev = work / "eval-protocol"
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--output-dir", ev, "--protocol", "trm"],
+                     r"--protocol trm is the TRM paper's scoring rule, but the model is HRM \(score it with --protocol hrm\)")
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--output-dir", ev, "--protocol",
+                                "arc-prize"], r"--protocol arc-prize: unknown; expected one of hrm, trm")
+    assert not ev.exists()
+
+
+def test_recipe_refuses_a_dataset_of_another_release(work, dataset_dir):
+    """A paper recipe names its ARC release (dataset_release); a dataset built from another release, or from task
+    files of no named release, is refused at train time with one line, and nothing is written."""
+    arc = work / "arc-2024"
+    code, text = run_main(build_arc, ["--output-dir", arc, "--release", "arc-agi-1-2024", "--max-tasks", "2",
+                                      "--num-aug", "0", "--quiet"])
+    assert code == 0, text
+    recipe = Path(__file__).resolve().parents[1] / "training" / "configs" / "trm_arc_agi_2.yaml"
+    run = work / "run-release"
+    assert_cli_error(train_cli, ["--config", recipe, "--dataset", arc, "--output_dir", run, "--dry_run"],
+                     r"the recipe asks for data release arc-agi-2-trm but --dataset .*arc-2024 was built from "
+                     r"arc-agi-1-2024; rebuild it with --release arc-agi-2-trm")
+    assert_cli_error(train_cli, ["--config", recipe, "--dataset", dataset_dir, "--output_dir", run],
+                     r"was built from no named release")
+    assert not run.exists()
+
+
+REPRODUCE_CASES = [
+    ("unknown-task", ["sudoku-hard", "hrm", "--dry-run"], r"unknown task 'sudoku-hard'; expected one of sudoku-extreme"),
+    ("unknown-model", ["sudoku-extreme", "gpt", "--dry-run"], r"unknown model 'gpt'; expected one of hrm, trm-att, trm-mlp"),
+    ("no-published-result", ["maze-hard", "trm-mlp", "--dry-run"], r"no published trm-mlp result on maze-hard"),
+    ("arc-without-conceptarc", ["arc-agi-1", "hrm"], r"trains on ConceptARC too: pass --source"),
+]
+
+
+@pytest.mark.parametrize("name,argv,pattern", REPRODUCE_CASES, ids=[c[0] for c in REPRODUCE_CASES])
+def test_reproduce_bad_input(work, dataset_dir, name, argv, pattern):
+    assert_cli_error(reproduce_cli, [*argv, "--runs-dir", work / "reproduce-runs", "--data-dir", work / "reproduce-data"],
+                     pattern)
+    assert not (work / "reproduce-runs").exists() and not (work / "reproduce-data").exists()

@@ -48,8 +48,8 @@ def resolve_protocol(protocol: str | None, config) -> str:
     if protocol is None:
         return "trm" if model_type == "trm" else "hrm"
     if protocol != ("trm" if model_type == "trm" else "hrm"):
-        raise ValueError(f"--protocol {protocol} is the {protocol.upper()} paper's scoring rule, but the model is a "
-                         f"{model_type.upper()} model (scored with --protocol {'trm' if model_type == 'trm' else 'hrm'})")
+        raise ValueError(f"--protocol {protocol} is the {protocol.upper()} paper's scoring rule, but the model is "
+                         f"{model_type.upper()} (score it with --protocol {'trm' if model_type == 'trm' else 'hrm'})")
     return protocol
 
 
