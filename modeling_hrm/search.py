@@ -119,7 +119,8 @@ class SearchSetting:
             parts.append("early_exit=false")
         return " ".join(parts)
 
-    def check(self, config=None, task: str | None = None) -> "SearchSetting":
+    def check(self, config=None, task: str | None = None, grid_shape: tuple[int, int] | None = None
+              ) -> "SearchSetting":
         """Raise `SearchError` naming the first value that cannot work (for this model and task, where given)."""
         def positive_int(name, value, allow_none=False):
             if value is None and allow_none:
@@ -164,7 +165,9 @@ class SearchSetting:
             raise SearchError(f"symmetries={self.symmetries!r} is given but the breadth kind {self.kind!r} makes no "
                               f"symmetric copies (add 'symmetry' to kind)")
         if config is not None and task is not None:
-            check_task_fits(config, task)
+            shape = check_task_fits(config, task, grid_shape)
+            if "symmetry" in self.kinds:
+                task_symmetries(task, shape, self.symmetries)
         return self
 
 
@@ -498,7 +501,7 @@ def search(model, input_ids, puzzle_identifiers=None, setting: SearchSetting | d
         max_rows: trajectories per forward at most (fewer where `memory_budget` demands).
         memory_budget: bytes one chunk of trajectories may use (default: a quarter of the free memory).
     """
-    setting = as_setting(setting, overrides).check(model.config, task)
+    setting = as_setting(setting, overrides).check(model.config, task, grid_shape)
     if task is None and setting.selector == "valid":
         raise SearchError("selector 'valid' needs the task (sudoku or maze) to check answers against: pass task=")
     if task is None and "symmetry" in setting.kinds:
@@ -704,7 +707,8 @@ def setting_from_dict(values: dict) -> SearchSetting:
     return SearchSetting(**values).check()
 
 
-def grid_settings(grid: dict[str, list], config=None, task: str | None = None) -> tuple[list[SearchSetting], list[str]]:
+def grid_settings(grid: dict[str, list], config=None, task: str | None = None, grid_shape=None
+                  ) -> tuple[list[SearchSetting], list[str]]:
     """(the settings to run: the product of the run axes, breadth 1 once per depth and cycles since every kind
     is the same plain run there; the selectors to score on each)."""
     selectors = list(dict.fromkeys(grid.get("selector", ["q"])))
@@ -720,7 +724,7 @@ def grid_settings(grid: dict[str, list], config=None, task: str | None = None) -
             settings.append(setting)
     for s in settings:
         for selector in selectors:
-            replace(s, selector=selector).check(config, task)
+            replace(s, selector=selector).check(config, task, grid_shape)
     return settings, selectors
 
 
@@ -736,17 +740,25 @@ def exact_rows(predictions: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 
 
 def evaluate_grid(model, inputs: np.ndarray, labels: np.ndarray, puzzle_identifiers: np.ndarray | None = None, *,
-                  grid: dict[str, list] | str, task: str | None = None, grid_shape=None, max_rows: int = 1024,
-                  log=None) -> dict:
-    """Run every setting of `grid` on labelled puzzles; score each selector on it.
+                  grid: dict[str, list] | str | None = None, settings: list[SearchSetting] | None = None,
+                  selectors: list[str] | None = None, task: str | None = None, grid_shape=None,
+                  max_rows: int = 1024, log=None) -> dict:
+    """Run every setting of `grid` (or the given `settings`, each scored with `selectors`) on labelled puzzles;
+    score each selector on it.
 
     Returns {"reference": the plain run's row, "rows": [one dict per (setting, selector): the setting's fields,
     `selector`, `exact_accuracy`, `flops_per_puzzle`, `relative_flops` (to the plain run at the trained depth),
     `seconds`, `seconds_per_100_puzzles`, `mean_segments_per_trajectory`, `oracle` (some candidate right: the
     ceiling of any selector), `correct` (per puzzle, bool list)]}. The plain run (trained depth, breadth 1, the
     grid's first early-exit value) is run too when the grid lacks it."""
-    grid = parse_grid(grid) if isinstance(grid, str) or isinstance(grid, list) else grid
-    settings, selectors = grid_settings(grid, model.config, task)
+    if settings is None:
+        grid = parse_grid(grid) if isinstance(grid, (str, list)) else grid
+        settings, selectors = grid_settings(grid, model.config, task, grid_shape)
+    else:
+        settings, selectors = list(dict.fromkeys(settings)), list(dict.fromkeys(selectors or ["q"]))
+        for setting in settings:
+            for selector in selectors:
+                replace(setting, selector=selector).check(model.config, task, grid_shape)
     plain = SearchSetting(early_exit=settings[0].early_exit, seed=settings[0].seed)
     runs = settings if plain in settings else [plain] + settings
     inputs = np.asarray(inputs)
@@ -764,7 +776,7 @@ def evaluate_grid(model, inputs: np.ndarray, labels: np.ndarray, puzzle_identifi
                 "trajectories_per_puzzle": res.trajectories_per_puzzle, "oracle": oracle,
                 "num_puzzles": int(scored.sum())}
         if setting == plain:
-            reference = {**base, "selector": "q",
+            reference = {**base, "selector": "q", "correct": right[0].tolist(),
                          "exact_accuracy": float(right[0][scored].mean()) if scored.any() else 0.0}
         if setting in settings:
             for selector in selectors:
@@ -794,10 +806,17 @@ def format_table(result: dict) -> str:
              "| depth | cycles (H, L) | breadth | kind | selector | exact | oracle | MFLOP/puzzle | × plain | "
              "segments/trajectory | s/100 puzzles |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    shown = set()
     for r in result["rows"]:
         cycles = f"{r['h_cycles'] or '-'}, {r['l_cycles'] or '-'}"
         selector = r["selector"] + (" (verifier)" if r["selector"] == "valid" else "")
         kind = r["kind"] if r["breadth"] > 1 else "-"
+        if r["breadth"] == 1:  # one candidate: every selector returns it
+            key = (r["depth"], r["h_cycles"], r["l_cycles"], r["early_exit"])
+            if key in shown:
+                continue
+            shown.add(key)
+            selector = "-"
         lines.append(f"| {r['depth'] or 'trained'}{'' if r['early_exit'] else ' (full)'} | {cycles} | {r['breadth']} "
                      f"| {kind} | {selector} | {100 * r['exact_accuracy']:.2f}% | {100 * r['oracle']:.2f}% | "
                      f"{r['flops_per_puzzle'] / 1e6:.2f} | {r['relative_flops']:.1f} | "

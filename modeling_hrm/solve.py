@@ -10,7 +10,7 @@ solver("53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5
 
 Command line:
     hrm-solve --model PATH_OR_REPO --sudoku STRING|FILE [--max-steps N] [--trace out.gif|out.png] [--json]
-    hrm-solve --model PATH_OR_REPO --maze FILE
+    hrm-solve --model PATH_OR_REPO --maze FILE [--search depth=64 breadth=8 kind=symmetry selector=vote]
     hrm-solve --model PATH_OR_REPO --arc TASK.json [--dataset DIR --task-id ID]
     hrm-solve --model PATH_OR_REPO --arc-task TASK.json --adapt-steps 100 [--save-adapted DIR]   # an unseen task
 
@@ -28,7 +28,7 @@ import argparse
 import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -313,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-candidates", type=int, default=None,
                         help="candidate search: K trajectories from perturbed initial states; the answer is the most "
                              "confident valid one (Sudoku, maze), or all vote (ARC)")
+    parser.add_argument("--search", nargs="+", metavar="KEY=VALUE",
+                        help="test-time search (modeling_hrm/search.py), e.g. --search depth=64 breadth=8 "
+                             "kind=symmetry selector=vote (kind: noise, restart, step_noise, symmetry, sample, or "
+                             "several joined by '+'; selector: q, vote, residual, valid); replaces --num-candidates")
     parser.add_argument("--trace", metavar="OUT.gif|OUT.png",
                         help="draw the predicted grid after every segment (GIF animation or PNG strip)")
     parser.add_argument("--puzzle-id", type=int, default=0, help="ARC: trained puzzle identifier (default 0 = blank)")
@@ -412,6 +416,26 @@ def main(argv: list[str] | None = None) -> int:
         if trace_path.is_dir():
             return fail(f"--trace: {args.trace} is a folder; give a file name ending in .gif or .png")
     kind = "sudoku" if args.sudoku is not None else "maze" if args.maze is not None else "arc"
+    search = None
+    if args.search is not None:
+        from .search import SearchError, parse_grid, parse_setting
+
+        try:
+            given = parse_grid(args.search)
+            search = parse_setting(args.search)
+            if args.max_steps is not None:
+                if "depth" in given:
+                    raise SearchError("give the segment budget once: --max-steps or --search depth=")
+                search = replace(search, depth=args.max_steps)
+            if args.no_early_exit:
+                if "early_exit" in given:
+                    raise SearchError("give early exit once: --no-early-exit or --search early_exit=")
+                search = replace(search, early_exit=False)
+            search.check(task=kind)
+        except SearchError as err:
+            return fail(err if str(err).startswith("search:") else f"search: {err}")
+        if args.num_candidates is not None or args.trace or args.show_steps:
+            return fail("--search replaces --num-candidates and cannot be traced (--trace / --show-steps)")
     if args.adapt_steps is not None:
         if args.adapt_steps < 1:
             return fail(f"--adapt-steps must be >= 1, got {args.adapt_steps}")
@@ -442,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(err)
     options = dict(kind=kind, max_steps=args.max_steps, early_exit=not args.no_early_exit,
                    return_trace=bool(args.trace) or args.show_steps, num_candidates=args.num_candidates)
+    if search is not None:  # the search carries the depth and early exit
+        options.update(max_steps=None, early_exit=None, search=search)
     if kind == "arc":
         versions = None
         if args.dataset:

@@ -1280,6 +1280,100 @@ def test_sudoku_open_world_bad_input(work, name, extra, pattern):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Test-time search (modeling_hrm/search.py): the API, the pipeline's search=, hrm-evaluate / hrm-solve --search
+# ---------------------------------------------------------------------------------------------------------
+def _search_model(vocab_size, seq_len):
+    torch.manual_seed(0)
+    return HRMForPuzzleSolving(HRMConfig(**dict(TINY, vocab_size=vocab_size, seq_len=seq_len))).eval()
+
+
+SEARCH_CASES = [  # (id, model (vocab, seq_len), search keywords, message)
+    ("breadth-zero", (6, 16), dict(breadth=0), r"breadth must be an integer >= 1, got 0"),
+    ("depth-zero", (6, 16), dict(depth=0), r"depth must be an integer >= 1, got 0"),
+    ("unknown-kind", (6, 16), dict(breadth=2, kind="beam"), r"unknown breadth kind 'beam'"),
+    ("noise-and-restart", (6, 16), dict(breadth=2, kind="noise+restart"), r"'noise' and 'restart' exclude each other"),
+    ("unknown-selector", (6, 16), dict(selector="energy"), r"unknown selector 'energy'"),
+    ("temperature-zero", (6, 16), dict(breadth=2, kind="sample", temperature=0), r"temperature must be a finite number > 0"),
+    ("noise-negative", (6, 16), dict(breadth=2, noise=-1.0), r"noise must be a finite number >= 0"),
+    ("valid-on-arc", (12, 900), dict(task="arc", selector="valid"), r"selector 'valid' needs a task with a validity "
+                                                                    r"check .*ARC has none"),
+    ("valid-without-task", (6, 16), dict(selector="valid"), r"selector 'valid' needs the task"),
+    ("symmetry-without-task", (6, 16), dict(breadth=2, kind="symmetry"), r"'symmetry' needs the task"),
+    ("transpose-of-6x6-sudoku", (8, 36), dict(task="sudoku", breadth=2, kind="symmetry", symmetries="transpose"),
+     r"'transpose' is not a symmetry of this puzzle: a 6x6 Sudoku has 2x3 boxes"),
+    ("maze-symmetry-on-sudoku", (6, 16), dict(task="sudoku", breadth=2, kind="symmetry", symmetries="dihedral"),
+     r"unknown sudoku symmetry 'dihedral'"),
+    ("more-copies-than-the-maze-has", (6, 16), dict(task="maze", breadth=9, kind="symmetry"),
+     r"give 8 distinct copies .* breadth is 9"),
+    ("task-the-model-is-not", (6, 16), dict(task="arc"), r"is not an ARC model"),
+    ("grid-too-big-for-memory", (6, 16), dict(breadth=10**9, kind="restart"), r"needs about .* GiB .* lower the breadth"),
+    ("one-trajectory-too-big", (6, 16), dict(memory_budget=1000), r"needs about .* GiB"),
+]
+
+
+@pytest.mark.parametrize("name,shape,kwargs,pattern", SEARCH_CASES, ids=[c[0] for c in SEARCH_CASES])
+def test_search_rejects(name, shape, kwargs, pattern):
+    from modeling_hrm.search import search
+
+    model = _search_model(*shape)
+    assert_raises(ValueError, pattern, search, model, torch.full((2, shape[1]), 2), **kwargs)
+
+
+def test_pipeline_search_rejects():
+    from transformers import pipeline
+
+    solver = pipeline("puzzle-solving", model=_search_model(6, 16), device="cpu")
+    assert_raises(ValueError, r"breadth must be an integer >= 1, got 0", solver, GOOD_SUDOKU, search="breadth=0")
+    assert_raises(ValueError, r"unknown key 'width'", solver, GOOD_SUDOKU, search={"width": 3})
+    assert_raises(ValueError, r"search= replaces num_candidates", solver, GOOD_SUDOKU, search="breadth=2",
+                  num_candidates=2)
+
+
+SEARCH_EVALUATE_CASES = [
+    ("breadth-zero", ["breadth=1,0"], r"breadth must be an integer >= 1, got 0"),
+    ("not-key-value", ["depth"], r"expected key=value"),
+    ("unknown-key", ["width=3"], r"unknown key 'width'"),
+    ("depth-not-a-number", ["depth=four"], r"depth takes integers, got 'four'"),
+    ("symmetry-the-puzzle-lacks", ["breadth=2", "kind=symmetry", "symmetries=colors"], r"unknown sudoku symmetry 'colors'"),
+    ("seed-twice", ["seed=1,2"], r"seed takes one value"),
+]
+
+
+@pytest.mark.parametrize("name,grid,pattern", SEARCH_EVALUATE_CASES, ids=[c[0] for c in SEARCH_EVALUATE_CASES])
+def test_evaluate_search_bad_input(work, model_dir, dataset_dir, name, grid, pattern):
+    out = work / f"search-{name}"
+    assert_cli_error(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--output-dir", out, "--search", *grid],
+                     pattern)
+    assert not out.exists()
+
+
+def test_evaluate_search_runs_on_good_input(work, model_dir, dataset_dir):
+    out = work / "search-ok"
+    code, text = run_main(evaluate, ["--model", model_dir, "--dataset", dataset_dir, "--output-dir", out, "--limit", "3",
+                                     "--search", "depth=trained,3", "breadth=1,2", "kind=symmetry",
+                                     "selector=q,vote,residual,valid"])
+    assert code == 0, text
+    assert "| selector |" in text and "valid (verifier)" in text
+    result = json.loads((out / "search.json").read_text())
+    assert len(result["rows"]) == 2 * 2 * 4 and (out / "search_accuracy_vs_flops.png").is_file()
+
+
+def test_solve_search_bad_input(solve_inputs):
+    p = solve_inputs
+    assert_cli_error(solve_cli, [*_m(p), "--sudoku", GOOD_SUDOKU, "--search", "breadth=0"],
+                     r"breadth must be an integer >= 1, got 0")
+    assert_cli_error(solve_cli, ["--model", p["arc-model"], "--arc", p["arc-task.json"], "--search", "selector=valid"],
+                     r"selector 'valid' needs a task with a validity check")
+    assert_cli_error(solve_cli, [*_m(p), "--sudoku", GOOD_SUDOKU, "--search", "depth=4", "--max-steps", "8"],
+                     r"give the segment budget once")
+    assert_cli_error(solve_cli, [*_m(p), "--sudoku", GOOD_SUDOKU, "--search", "depth=4,8"], r"depth has several values")
+    code, text = run_main(solve_cli, [*_m(p), "--sudoku", GOOD_SUDOKU, "--search", "breadth=3", "kind=symmetry",
+                                      "selector=vote", "--json"])
+    assert code == 0, text
+    assert json.loads(text.strip().splitlines()[-1])["candidate"] in (0, 1, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Reproducing the papers: data releases, scoring protocols, scripts/reproduce.sh
 # ---------------------------------------------------------------------------------------------------------
 def reproduce_cli(argv):

@@ -20,7 +20,13 @@ and Q values; from it follow, exactly, the results of every budget with and with
 - a picture of a few example predictions (examples.png) and everything as results.json;
 - `--num-candidates 1,2,4,8`: candidate search (`model.solve(num_candidates=K)`, K trajectories from perturbed
   initial states), exact accuracy vs K when the Q head picks (largest q_halt), and, for Sudoku, when the first
-  valid grid is picked (the Q head's pick where none is valid) and when any candidate is right (an upper bound).
+  valid grid is picked (the Q head's pick where none is valid) and when any candidate is right (an upper bound);
+- `--search depth=4,16,64 breadth=1,8,32 kind=noise,symmetry selector=q,vote,residual,valid`: test-time search
+  instead of the evaluation above (modeling_hrm/search.py): every setting of the grid (depth × breadth × kind ×
+  cycles, each selector scored on the same run) with its exact accuracy, the accuracy of a perfect selector
+  (oracle), inference FLOPs per puzzle and against the plain run, wall time; a table on stdout, search.json and
+  search_accuracy_vs_flops.png (one line per selector) in the output folder. Rows are scored one by one (ARC: per
+  test pair, without voting across versions).
 """
 
 from __future__ import annotations
@@ -111,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate-noise", type=float, default=1.0,
                    help="std of the Gaussian noise on the initial states of candidates 1..K-1 (default 1.0)")
     p.add_argument("--candidate-seed", type=int, default=0, help="seed of the candidates' noise (default 0)")
+    p.add_argument("--search", nargs="+", metavar="KEY=VALUES",
+                   help="test-time search grid instead of the standard evaluation, e.g. depth=4,16,64 breadth=1,8,32 "
+                        "kind=noise,symmetry selector=q,vote,residual,valid (keys: depth, breadth, kind = noise | "
+                        "restart | step_noise | symmetry | sample or several joined by '+', selector, h_cycles, "
+                        "l_cycles, early_exit, noise, step_noise, temperature, symmetries, seed); --batch-size "
+                        "bounds the trajectories per forward")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return p
 
@@ -357,6 +369,48 @@ def _summary(results: dict) -> str:
     return "\n".join(lines)
 
 
+def evaluate_search(model, ds, meta: dict, arrays: dict, grid, *, batch_size: int = 256, limit: int | None = None,
+                    output_dir: Path | None = None, name: str | None = None) -> dict:
+    """`--search`: every setting of a test-time search grid on the split (modeling_hrm.search.evaluate_grid), written
+    to `output_dir` as search.json and search_accuracy_vs_flops.png. Returns the grid's result."""
+    from modeling_hrm.search import evaluate_grid, parse_grid, plot_accuracy_vs_flops
+
+    grid = parse_grid(grid)
+    _, arrays = _select_rows(ds, meta, arrays, limit)
+    task = meta.get("task")
+    shape = (int(meta["grid_height"]), int(meta["grid_width"])) if task == "maze" and "grid_height" in meta else None
+    result = evaluate_grid(model, arrays["inputs"], arrays["labels"], arrays.get("puzzle_identifiers"), grid=grid,
+                           task=task, grid_shape=shape, max_rows=batch_size,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    result = {"model": name or getattr(model.config, "_name_or_path", None), "task": task,
+              "num_rows": int(len(arrays["inputs"])), "grid": grid, **result}
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with open(output_dir / "search.json", "w") as fh:
+            json.dump(result, fh, indent=2, default=_json_default)
+        plot_accuracy_vs_flops({result["model"] or "model": result}, output_dir / "search_accuracy_vs_flops.png",
+                               title=f"{task}: exact accuracy vs inference FLOPs")
+    return result
+
+
+def _search_main(args, model, ds, meta: dict, arrays: dict, output_dir: Path) -> int:
+    from modeling_hrm.search import format_table
+
+    try:
+        result = evaluate_search(model, ds, meta, arrays, args.search, batch_size=args.batch_size, limit=args.limit,
+                                 output_dir=output_dir, name=args.model)
+    except (ValueError, OSError, RuntimeError) as err:
+        if args.debug:
+            raise
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"hrm-evaluate: error while evaluating: {text}", file=sys.stderr)
+        return 1
+    print(f"task {result['task']}  rows {result['num_rows']}  test-time search grid")
+    print(format_table(result))
+    print(f"results and plot written to {output_dir}/ (search.json, search_accuracy_vs_flops.png)")
+    return 0
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """Reject option values that cannot work, before the model and data load (one-line `ValueError`)."""
     for name, minimum in (("max_steps", 1), ("batch_size", 1), ("limit", 1), ("num_examples", 0)):
@@ -374,6 +428,15 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--protocol {args.protocol}: unknown; expected one of {', '.join(PROTOCOLS)}")
     if not np.isfinite(args.candidate_noise) or args.candidate_noise < 0:
         raise ValueError(f"--candidate-noise must be a finite number >= 0, got {args.candidate_noise}")
+    if args.search is not None:
+        from modeling_hrm.search import parse_grid
+
+        parse_grid(args.search)
+        if args.num_candidates is not None:
+            raise ValueError("--search replaces the standard evaluation; leave out --num-candidates (breadth=K "
+                             "kind=noise is the same candidate search)")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ValueError("--search runs in one process; launch hrm-evaluate without torchrun / accelerate")
     if args.output_dir is not None:
         out = Path(args.output_dir)
         if out.exists() and not out.is_dir():
@@ -414,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         _check_compatible(model.config, meta, arrays)
         if not len(arrays["inputs"]):
             raise ValueError(f"split {args.split!r} of {args.dataset} has no rows")
+        if args.search is not None:  # a setting the model or task cannot take fails here, before any work
+            from modeling_hrm.search import grid_settings, parse_grid
+
+            shape = (int(meta["grid_height"]), int(meta["grid_width"])) if meta.get("task") == "maze" else None
+            grid_settings(parse_grid(args.search), model.config, meta.get("task"), shape)
         protocol = resolve_protocol(args.protocol, model.config)
         # TRM's aggregated voting: every checkpoint of a run votes (ARC; other tasks score one checkpoint).
         checkpoints = run if protocol == "trm" and meta.get("task") == "arc" else []
@@ -431,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                    accelerator=accelerator, candidates=_parse_int_list(args.num_candidates, "--num-candidates")
                    if args.num_candidates else None, candidate_noise=args.candidate_noise,
                    candidate_seed=args.candidate_seed, protocol=protocol)
+    if args.search is not None:
+        return _search_main(args, model, ds, meta, arrays, output_dir)
     try:
         if checkpoints:
             tally, curve = VoteTally(), []
