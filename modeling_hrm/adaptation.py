@@ -135,8 +135,8 @@ def adapt_to_task(model, task, steps: int = DEFAULT_STEPS, num_aug: int = DEFAUL
             rows in a fresh random order each pass.
         seed: versions, translations, batch order and the ACT exploration draws follow from it (the global torch
             RNG is left as it was).
-        callback: called as `callback(step)` after every step (e.g. to solve at intermediate step counts); its
-            time is not counted in `seconds`.
+        callback: called as `callback(step, versions)` after every step (`versions` as in the result: e.g. to
+            solve at intermediate step counts); its time is not counted in `seconds`.
 
     Returns an `AdaptationResult`; the model's table gains the rows (or reuses those of an earlier adaptation of
     the same task) and `config.adapted_tasks[task_key]` records the versions. Raises `ValueError` (one line) for a
@@ -158,6 +158,7 @@ def adapt_to_task(model, task, steps: int = DEFAULT_STEPS, num_aug: int = DEFAUL
     versions = task_versions({"train": parsed["train"], "test": [(grid, None) for grid, _ in parsed["test"]]},
                              num_aug, rng)
     ids = _rows_for(model, key, len(versions))
+    solved = [(int(k), np.asarray(perm, dtype=np.uint8), int(pid)) for (k, perm), pid in zip(versions, ids)]
     rows = _Rows()
     untranslated = rng.integers(0, len(parsed["train"]), size=len(versions))
     for j, (inp, out) in enumerate(parsed["train"]):
@@ -200,19 +201,18 @@ def adapt_to_task(model, task, steps: int = DEFAULT_STEPS, num_aug: int = DEFAUL
                 losses.append(float(out.loss.detach()))
                 seconds += time.perf_counter() - start
                 if callback is not None:
-                    callback(step)
+                    callback(step, solved)
                     model.train()
         finally:
             for p, requires_grad in frozen:
                 p.requires_grad_(requires_grad)
             model.train(was_training)
 
-    versions = [(int(k), np.asarray(perm, dtype=np.uint8), int(pid)) for (k, perm), pid in zip(versions, ids)]
     record = dict(getattr(model.config, "adapted_tasks", None) or {})
-    record[key] = {"versions": [[k, "".join(map(str, perm.tolist())), pid] for k, perm, pid in versions],
+    record[key] = {"versions": [[k, "".join(map(str, perm.tolist())), pid] for k, perm, pid in solved],
                    "steps": steps, "num_aug": num_aug, "lr": lr, "weight_decay": weight_decay, "seed": seed}
     model.config.adapted_tasks = record
-    return AdaptationResult(task_key=key, versions=versions, steps=steps, losses=losses, seconds=seconds,
+    return AdaptationResult(task_key=key, versions=solved, steps=steps, losses=losses, seconds=seconds,
                             num_rows=num_rows)
 
 
