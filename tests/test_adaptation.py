@@ -42,8 +42,10 @@ def test_only_the_new_rows_change(task):
     model = tiny_model()
     before = {name: t.clone() for name, t in model.state_dict().items()}
     rng_state = torch.get_rng_state()
-    result = adapt_to_task(model, task, steps=2, num_aug=1)
+    calls = []
+    result = adapt_to_task(model, task, steps=2, num_aug=1, callback=lambda step, versions: calls.append((step, versions)))
     after = model.state_dict()
+    assert [step for step, _ in calls] == [1, 2] and calls[-1][1] is result.versions
 
     assert result.puzzle_ids == [5, 6] and model.config.num_puzzle_identifiers == 7
     for name, tensor in before.items():
