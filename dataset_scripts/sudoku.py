@@ -24,6 +24,7 @@ class SolveResult:
     backtracks: int
     nodes: int
     complete: bool = True  # False when ``max_nodes`` stopped the search early (absence of solutions unproven)
+    first_backtracks: int | None = None  # backtracks before the first solution (= ``rating``); None: none found
 
 
 class SudokuSolver:
@@ -75,13 +76,15 @@ class SudokuSolver:
             boxes[b] |= bit
         full, popcount, digits_of = self.full, self.popcount, self.digits_of
         solutions: list[list[int]] = []
-        stats = [0, 0]  # backtracks, nodes
+        stats = [0, 0, None]  # backtracks, nodes, backtracks at the first solution
         num_empty = len(empties)
 
         def search(depth: int) -> bool:
             """Returns True when the solution limit is reached (stop everything)."""
             if depth == num_empty:
                 solutions.append(list(cells))
+                if stats[2] is None:
+                    stats[2] = stats[0]
                 return len(solutions) >= limit
             stats[1] += 1
             if max_nodes is not None and stats[1] > max_nodes:
@@ -122,7 +125,8 @@ class SudokuSolver:
 
         search(0)
         return SolveResult(solutions, stats[0], stats[1],
-                           complete=max_nodes is None or stats[1] <= max_nodes or len(solutions) >= limit)
+                           complete=max_nodes is None or stats[1] <= max_nodes or len(solutions) >= limit,
+                           first_backtracks=stats[2])
 
     def minimize(self, full, order) -> list[int]:
         """Remove the clues of the complete grid ``full`` in ``order``, each one whenever the puzzle keeps its
@@ -424,10 +428,10 @@ def rate_puzzles(puzzles: np.ndarray) -> np.ndarray:
     solver = _SOLVERS.setdefault(n, SudokuSolver(n))
     ratings = np.empty(len(puzzles), dtype=np.int32)
     for i, puzzle in enumerate(puzzles):
-        found = solver.count_solutions(puzzle, limit=2)
-        if found != 1:
-            raise ValueError(f"generator bug: a generated {n}x{n} puzzle has {found} solutions")
-        ratings[i] = solver.rating(puzzle)
+        result = solver.solve(puzzle, limit=2)  # the rating is the backtracks before the first of them
+        if len(result.solutions) != 1:
+            raise ValueError(f"generator bug: a generated {n}x{n} puzzle has {len(result.solutions)} solutions")
+        ratings[i] = result.first_backtracks
     return ratings
 
 
