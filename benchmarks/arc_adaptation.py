@@ -19,7 +19,9 @@ interrupted run continues where it stopped):
    dihedral versions with id 0, also recorded); (b) `adapted`: the heldout model after `adapt_to_task` (--adapt-lr,
    seed = the run's seed), solved after each of --adapt-steps steps, with the adaptation seconds per task
    (solving excluded); (c) `upper_bound`: the original model with the versions it trained (as `hrm-evaluate`
-   votes them). pass@2 (and pass@1) by voting over the versions as `solve_arc_task`, per held-out kind too;
+   votes them); with --readapt-original also (d) `readapted`: new rows adapted on that model, which shows whether the
+   optimizer finds working rows where the network is known to solve the task. pass@2 (and pass@1) by voting over
+   the versions as `solve_arc_task`, per held-out kind too;
 4. ARC-AGI-1: the `arc_smoke` model (trained here with `training/configs/arc_smoke.yaml` unless --arc-smoke-model
    is given) on --arc-agi-tasks evaluation tasks it never saw (blank vs adapted, same steps), and on the evaluation
    tasks it trained on (their trained versions), whatever it gives;
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt-steps", nargs="+", type=int, default=[10, 25, 50, 100],
                    help="adaptation step counts solved at (one adaptation of the largest, solved on the way)")
     p.add_argument("--adapt-lr", type=float, default=1e-2, help="sign-SGD learning rate of the adapted rows")
+    p.add_argument("--readapt-original", action="store_true",
+                   help="also adapt new rows on the model that trained the held-out tasks' demonstrations "
+                        "(`readapted`): can the optimizer find rows that work where the network is known to work? "
+                        "(doubles the adaptation cost)")
     p.add_argument("--arc-agi-tasks", type=int, default=10,
                    help="ARC-AGI-1 evaluation tasks the arc_smoke model never saw (0: skip the ARC-AGI-1 part)")
     p.add_argument("--arc-smoke-model", default=None, help="a trained arc_smoke model (default: train one here)")
@@ -205,10 +211,11 @@ def solve_pass(model, task: dict, versions) -> dict:
 
 
 def evaluate_tasks(model_dir: str, tasks: dict[str, dict], seed: int, adapt_steps: list[int], num_aug: int,
-                   lr: float, device: str, trained_versions: dict | None = None) -> dict:
-    """Per task: with `trained_versions` {task: versions}, the upper bound; else blank (adaptation's versions with
-    id 0), blank_dihedral8 (the pipeline default) and adapted@steps with the adaptation seconds up to each.
-    Runs in a worker process, one thread."""
+                   lr: float, device: str, trained_versions: dict | None = None, adapt: bool = True) -> dict:
+    """Per task: blank (adaptation's versions with id 0), blank_dihedral8 (the pipeline default) and adapted@steps
+    with the adaptation seconds up to each; with `trained_versions` {task: versions}, the upper bound instead, and
+    with `adapt` too, `readapted`@steps: new rows adapted on the model that trained the task's own rows (the
+    optimizer's reach where the network is known to solve the task). Runs in a worker process, one thread."""
     import torch
 
     from modeling_hrm.adaptation import adapt_to_task
@@ -220,7 +227,8 @@ def evaluate_tasks(model_dir: str, tasks: dict[str, dict], seed: int, adapt_step
     for tid, task in tasks.items():
         if trained_versions is not None:
             out[tid] = {"upper_bound": solve_pass(model, task, trained_versions[tid])}
-            continue
+            if not adapt:
+                continue
         entry = {"adapted": {}}
         clock = {"start": time.perf_counter(), "solving": 0.0}
 
@@ -237,7 +245,10 @@ def evaluate_tasks(model_dir: str, tasks: dict[str, dict], seed: int, adapt_step
                      first_loss=result.losses[0], final_loss=result.losses[-1],
                      blank=solve_pass(model, task, [(k, perm, 0) for k, perm, _ in result.versions]),
                      blank_dihedral8=solve_pass(model, task, None))
-        out[tid] = entry
+        if trained_versions is None:
+            out[tid] = entry
+        else:
+            out[tid]["readapted"] = entry["adapted"]
     return out
 
 
@@ -263,11 +274,12 @@ def evaluation_jobs(args, work: Path, heldout: dict[str, dict]) -> list[tuple[Pa
                 run_dir = work / "runs" / f"{model}-{mode}-seed{seed}"
                 cache = run_dir / "held_out_tasks.json"
                 settings = {"adapt_steps": args.adapt_steps, "adapt_lr": args.adapt_lr, "num_aug": args.num_aug,
-                            "tasks": sorted(heldout)}
+                            "tasks": sorted(heldout), "readapt": mode == "original" and args.readapt_original}
                 if cache.is_file() and json.loads(cache.read_text()).get("settings") == settings:
                     continue
                 jobs.append((cache, settings, (str(run_dir / "model"), heldout, seed, args.adapt_steps, args.num_aug,
-                                               args.adapt_lr, args.device, upper if mode == "original" else None)))
+                                               args.adapt_lr, args.device, upper if mode == "original" else None,
+                                               mode == "heldout" or args.readapt_original)))
     return jobs
 
 
@@ -343,6 +355,9 @@ def summarize_tasks(figures: dict, adapt_steps: list[int]) -> dict:
     for condition in ("blank", "blank_dihedral8", "upper_bound"):
         if entries and condition in entries[0]:
             summary[condition] = {k: mean(e[condition][k] for e in entries) for k in ("pass@1", "pass@2")}
+    if entries and "readapted" in entries[0]:
+        summary["readapted"] = {str(s): {k: mean(e["readapted"][str(s)][k] for e in entries)
+                                         for k in ("pass@1", "pass@2", "seconds")} for s in adapt_steps}
     if entries and "adapted" in entries[0]:
         summary["adapted"] = {str(s): {k: mean(e["adapted"][str(s)][k] for e in entries)
                                        for k in ("pass@1", "pass@2", "seconds")} for s in adapt_steps}
@@ -386,6 +401,9 @@ def collect(args, work: Path, listing: dict) -> dict:
                                        for s in args.adapt_steps},
             "upper_bound": over_seeds(lambda r: r["upper_bound"]["pass@2"]),
         }
+        if "readapted" in per_seed[0]:
+            summary[model]["readapted"] = {str(s): over_seeds(lambda r, s=s: r["readapted"][str(s)]["pass@2"])
+                                           for s in args.adapt_steps}
     return {"runs": runs, "summary": summary}
 
 
@@ -398,6 +416,10 @@ def markdown(result: dict, adapt_steps: list[int]) -> str:
                    for k in adapt_steps]
         lines.append(f"| {model.upper()} | {pct(s['blank'])} | " + " | ".join(adapted)
                      + f" | {pct(s['upper_bound'])} |")
+    for model, s in result["summary"].items():
+        if "readapted" in s:
+            lines.append(f"\n{model.upper()}, new rows adapted on the model trained with the demos: "
+                         + ", ".join(f"{k} steps {pct(v)}" for k, v in s["readapted"].items()))
     return "\n".join(lines)
 
 
