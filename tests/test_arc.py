@@ -48,6 +48,21 @@ def _build(arc_dir, out, *extra):
 # ----------------------------------------------------------------------------- sampler and step count
 
 
+def originals_batches(stream, pid, num_batches):
+    """The originals' packing of the epochs' rows: whole versions into the batch, the version that does not fit cut
+    to its first rows (a random subset: the rows of a version come in random order) and the rest of it dropped."""
+    batches, current, epoch = [], [], 0
+    while len(batches) < num_batches:
+        rows = stream.epoch_rows(epoch)
+        epoch += 1
+        for version in np.split(rows, np.flatnonzero(np.diff(pid[rows])) + 1):  # one version after another
+            current += version[:stream.global_batch_size - len(current)].tolist()
+            if len(current) == stream.global_batch_size:
+                batches.append(current)
+                current = []
+    return batches[:num_batches]
+
+
 def test_sampler_takes_all_pairs_of_one_version_per_task_per_epoch(toy_arc, tmp_path):
     meta = _build(toy_arc, tmp_path / "d", "--num-aug", "5")
     arrays = dataset_arrays(load_hrm_dataset(tmp_path / "d", "train")[0])
@@ -70,12 +85,10 @@ def test_sampler_takes_all_pairs_of_one_version_per_task_per_epoch(toy_arc, tmp_
             assert len(ids) == 1 and len(mine) == n  # one version, all of its rows
             assert set(mine.tolist()) == set(np.flatnonzero(pid == next(iter(ids))).tolist())
             picked[g] |= ids
-        # the stream concatenates epochs: positions [start, start + 16) are this epoch's rows
-        start = stream.epoch_start(epoch)
-        stream_rows = np.concatenate([stream.global_batch(s) for s in range(start // 4, (start + 16) // 4 + 1)])
-        offset = start - (start // 4) * 4
-        assert stream_rows[offset:offset + 16].tolist() == rows.tolist()
     assert all(len(v) > 2 for v in picked.values())  # different versions across epochs
+    # Batches are packed as the originals': full, whole versions but for a cut last one whose rest is dropped.
+    assert stream.cut
+    assert [stream.global_batch(k).tolist() for k in range(40)] == originals_batches(stream, pid, 40)
 
 
 def test_sampler_on_blank_ids_is_one_row_per_group():
@@ -95,11 +108,12 @@ def test_sampler_stream_is_resumable_when_versions_differ_in_size():
     assert stream.mean_puzzle_examples == 2.0 and stream.rows_per_epoch == 4.0
     epochs = [stream.epoch_rows(e) for e in range(30)]
     assert {len(e) for e in epochs} >= {3, 5}
-    flat = np.concatenate(epochs)
-    batches = np.concatenate([stream.global_batch(k) for k in range(len(flat) // 3)])
-    assert batches.tolist() == flat[:len(batches)].tolist()
+    batches = [stream.global_batch(k).tolist() for k in range(30)]
+    assert batches == originals_batches(stream, pid, 30)
+    assert len({r for b in batches for r in b}) == 8  # every row is drawn, cut versions included
     fresh = BatchStream(group, 8, 3, seed=5, sampling="groups", puzzle_identifiers=pid)  # a resumed run
     assert fresh.global_batch(25).tolist() == stream.global_batch(25).tolist()
+    assert stream.global_batch(3).tolist() == batches[3]  # going back re-walks from the start
 
 
 def test_steps_per_epoch_count_groups_times_mean_examples(toy_arc, tmp_path):
