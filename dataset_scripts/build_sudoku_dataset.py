@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections import deque
+from typing import Callable
 
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,6 +53,8 @@ RATE_WINDOW = 1000
 CHUNK_ATTEMPTS = {4: 256, 6: 64, 9: 8}
 #: Chunks of a split generated in the main process before worker processes are started.
 INLINE_CHUNKS = 4
+#: Worker processes start only when the rest of a split would take longer than this in one process.
+POOL_MIN_SECONDS = 10.0
 #: Puzzles per rating job of a worker.
 RATE_CHUNK = 512
 
@@ -121,11 +125,14 @@ class Workers:
         self.count = max(1, count)
         self.executor = None
 
-    def stream(self, n: int, seed: str, extra_clues: int, rounds_filter: RoundsFilter, min_rating: int):
-        """Yield chunk results 0, 1, 2, ... of one split, in order, forever."""
+    def stream(self, n: int, seed: str, extra_clues: int, rounds_filter: RoundsFilter, min_rating: int,
+               chunks_left: Callable[[], float] = lambda: float("inf")):
+        """Yield chunk results 0, 1, 2, ... of one split, in order, forever. Chunks are made in this process until
+        ``chunks_left()`` (the caller's estimate) says the rest takes long enough to pay for starting processes."""
         attempts = CHUNK_ATTEMPTS[n]
-        index = 0
-        while index < INLINE_CHUNKS or self.count == 1:  # small builds never pay for starting processes
+        index, started = 0, time.perf_counter()
+        while self.executor is None and (self.count == 1 or index < INLINE_CHUNKS or
+                                         chunks_left() * (time.perf_counter() - started) / index < POOL_MIN_SECONDS):
             yield generate_chunk(n, f"{seed}-{index}", attempts, extra_clues, rounds_filter, min_rating)
             index += 1
         if self.executor is None:
@@ -190,7 +197,11 @@ def generate_split(n: int, label: str, counts: list[int], rounds_filter: RoundsF
                              "ask for fewer puzzles or a wider depth / rating range"))
 
     # Without a rating filter only the kept puzzles are rated (an eval bucket that is full skips most draws).
-    for chunk in workers.stream(n, f"{seed}-{label}", extra_clues, rounds_filter, min_rating or None):
+    def chunks_left() -> float:  # at the rate so far, of the bucket that fills slowest
+        chunks = attempts / CHUNK_ATTEMPTS[n]
+        return max((c - len(a)) * chunks / max(len(a), 0.5) for c, a in zip(counts, accepted))
+
+    for chunk in workers.stream(n, f"{seed}-{label}", extra_clues, rounds_filter, min_rating or None, chunks_left):
         attempts += chunk["attempts"]
         stats["filtered"] += chunk["attempts"] - len(chunk["puzzles"])
         for depth, count in chunk["rounds_seen"].items():

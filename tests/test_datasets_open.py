@@ -165,11 +165,23 @@ def test_small_6x6_build_with_validation_buckets_and_openness(tmp_path):
 
 def test_output_does_not_depend_on_the_number_of_workers(tmp_path, monkeypatch):
     monkeypatch.setattr(builder, "INLINE_CHUNKS", 1)  # use the process pool from the second chunk on
+    monkeypatch.setattr(builder, "POOL_MIN_SECONDS", 0.0)
+    started = []
+    real_stream = builder.Workers.stream
+
+    def stream(self, *args, **kwargs):
+        for chunk in real_stream(self, *args, **kwargs):
+            started.append(self.executor is not None)
+            yield chunk
+
+    monkeypatch.setattr(builder.Workers, "stream", stream)
     files = {}
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
         _build(out, workers=workers)
         files[workers] = {p.name: p.read_bytes() for p in sorted((out / "data").iterdir())}
+        assert any(started) == (workers == "2")  # the second build really ran in worker processes
+        started.clear()
     assert files["1"] == files["2"]
 
 
@@ -204,3 +216,23 @@ def test_evaluate_reads_the_validation_split(tmp_path):
                      "--output-dir", str(tmp_path / "eval")])
     assert code in (0, None)
     assert json.loads((tmp_path / "eval" / "results.json").read_text())["num_rows"] == 4
+
+
+def test_csv_validation_is_held_out_from_train(tmp_path):
+    puzzles, solutions = _puzzles(9, 12, seed=4)
+    text = lambda grid: "".join("." if v == 0 else str(int(v)) for v in grid)  # noqa: E731
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    for name, rows in (("train.csv", range(10)), ("test.csv", range(10, 12))):
+        (csv / name).write_text("source,question,answer,rating\n" + "".join(
+            f"g,{text(puzzles[i])},{text(solutions[i])},0\n" for i in rows))
+    meta = builder.main(["--output-dir", str(tmp_path / "out"), "--source", "csv", "--csv-dir", str(csv),
+                         "--num-val", "3", "--quiet"])
+    assert meta["num_rows"] == {"train": 7, "test": 2, "validation": 3} and meta["num_validation_puzzles"] == 3
+    arrays = {s: dataset_arrays(load_hrm_dataset(tmp_path / "out", s)[0])["inputs"] for s in meta["num_rows"]}
+    rows = [r.tobytes() for s in arrays for r in arrays[s]]
+    assert len(set(rows)) == 12  # every CSV puzzle in exactly one split
+    assert set(meta["openness"]) == {"test", "validation"} and meta["require_open"] is True
+    with pytest.raises(ValueError, match="--num-val 10 leaves no train puzzles"):
+        builder.main(["--output-dir", str(tmp_path / "out2"), "--source", "csv", "--csv-dir", str(csv),
+                      "--num-val", "10", "--quiet"])
