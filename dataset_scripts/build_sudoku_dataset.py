@@ -121,9 +121,10 @@ class Workers:
     Chunk i of a split is seeded by ``"{seed}-{split}-{i}"`` and chunks are consumed in order, so the output
     does not depend on the number of workers (``--workers 1`` generates in this process)."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int, report: Reporter | None = None):
         self.count = max(1, count)
         self.executor = None
+        self.report = report
 
     def stream(self, n: int, seed: str, extra_clues: int, rounds_filter: RoundsFilter, min_rating: int,
                chunks_left: Callable[[], float] = lambda: float("inf")):
@@ -140,6 +141,8 @@ class Workers:
             import multiprocessing
 
             self.executor = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"))
+            if self.report:
+                self.report(f"started {self.count} worker processes")
         pending: deque = deque()
         try:
             while True:
@@ -233,8 +236,9 @@ def generate_split(n: int, label: str, counts: list[int], rounds_filter: RoundsF
         window = attempts - window_start
         if window >= RATE_WINDOW:  # the rate falls as distinct puzzles run out: judge the latest window
             left = max_attempts - attempts
-            for k in todo:  # +3: a rare bucket with no hit yet in the window is not judged empty too early
-                if (counts[k] - len(accepted[k])) * window > (window_accepted[k] + 3) * left:
+            for k in todo:  # judged on a generous (~97.5%) upper bound of the rate, so a rare bucket is not
+                hits = window_accepted[k]  # given up on because of one unlucky window
+                if (counts[k] - len(accepted[k])) * window > (hits + 2 * hits ** 0.5 + 3) * left:
                     raise give_up(k, f"at the rate of the last {window} attempts ({window_accepted[k]} accepted"
                                      f"{' in the bucket' if buckets else ''}) the budget of {max_attempts} attempts "
                                      "cannot be enough")
@@ -524,7 +528,7 @@ def generate_source(args: argparse.Namespace, n: int, require_open: bool, report
     extra = args.extra_clues if args.extra_clues is not None else (0 if n == 9 else n)
     eval_filter, train_filter = split_filters(n, args)
     per_bucket = len(eval_filter.buckets) if eval_filter.buckets else 1
-    workers = Workers(args.workers if args.workers is not None else min(2, os.cpu_count() or 1))
+    workers = Workers(args.workers if args.workers is not None else min(2, os.cpu_count() or 1), report)
     index = VariantIndex()  # shared: every split is distinct from the others up to symmetry
     splits: dict[str, dict[str, np.ndarray]] = {}
     try:
