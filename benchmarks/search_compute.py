@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             chosen = record["models"][model_name]["chosen"]
             test = run_grid(model, test_arrays, meta, test_names, test_order, None, args.batch_size,
                             f"{model_name} {args.then_split}",
-                            settings=[as_setting(r) for r in chosen.values()], selectors=list(chosen))
+                            settings=[as_setting(r) for r in chosen.values()], selectors=list(chosen),
+                            reference=as_setting({**grids[model_name]["reference"], "selector": "q"}))
             rows, plain = test["rows"], test["reference"]
             plain = {k: v for k, v in plain.items() if k != "correct"}
             report = {"plain": plain, "chosen": {}}
@@ -220,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print("| selector | setting | exact | errors removed | hardest bucket" + (f" ({hardest})" if hardest else "")
                   + " | errors removed there | × plain FLOPs | s/100 puzzles |")
             print("|---|---|---|---|---|---|---|---|")
-            print(f"| plain run | trained depth, breadth 1 | {pct(plain['exact_accuracy'])} | – | "
+            exit_text = "" if plain["early_exit"] else ", no early exit"
+            print(f"| plain run | trained depth, breadth 1{exit_text} | {pct(plain['exact_accuracy'])} | – | "
                   f"{pct(plain.get('per_bucket', {}).get(hardest))} | – | 1.0 | {plain['seconds_per_100_puzzles']:.2f} |")
             for selector, cell in chosen.items():
                 row = next(r for r in rows if r["selector"] == selector and
@@ -235,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                 setting = (f"depth {row['depth'] or 'trained'}, breadth {row['breadth']}"
                            + (f" {row['kind']}" if row["breadth"] > 1 else "")
                            + (f", cycles {row['h_cycles'] or '-'}/{row['l_cycles'] or '-'}"
-                              if row["h_cycles"] or row["l_cycles"] else ""))
+                              if row["h_cycles"] or row["l_cycles"] else "")
+                           + ("" if row["early_exit"] else ", no early exit"))
                 label = selector + (" (verifier)" if selector == "valid" else "")
                 print(f"| {label} | {setting} | {pct(row['exact_accuracy'])} | {pct(overall)} | "
                       f"{pct(row['per_bucket'].get(hardest))} | {pct(deep)} | {row['relative_flops']:.1f} | "

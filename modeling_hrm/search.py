@@ -424,7 +424,10 @@ class SearchResult:
         return self.candidate_predictions[chosen, np.arange(len(chosen))].astype(np.int64)
 
     def chosen_steps(self, selector: str | None = None) -> np.ndarray:
+        """Segments run by the trajectory of each puzzle's selected candidate."""
         chosen = self.chosen if selector is None else self.pick(selector)
+        if self.trajectories_per_puzzle == 1:  # every candidate comes from the one trajectory
+            return self.steps[0]
         return self.steps[chosen, np.arange(len(chosen))]
 
 
@@ -741,16 +744,16 @@ def exact_rows(predictions: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray,
 
 def evaluate_grid(model, inputs: np.ndarray, labels: np.ndarray, puzzle_identifiers: np.ndarray | None = None, *,
                   grid: dict[str, list] | str | None = None, settings: list[SearchSetting] | None = None,
-                  selectors: list[str] | None = None, task: str | None = None, grid_shape=None,
-                  max_rows: int = 1024, log=None) -> dict:
+                  selectors: list[str] | None = None, reference: SearchSetting | None = None, task: str | None = None,
+                  grid_shape=None, max_rows: int = 1024, log=None) -> dict:
     """Run every setting of `grid` (or the given `settings`, each scored with `selectors`) on labelled puzzles;
     score each selector on it.
 
     Returns {"reference": the plain run's row, "rows": [one dict per (setting, selector): the setting's fields,
     `selector`, `exact_accuracy`, `flops_per_puzzle`, `relative_flops` (to the plain run at the trained depth),
     `seconds`, `seconds_per_100_puzzles`, `mean_segments_per_trajectory`, `oracle` (some candidate right: the
-    ceiling of any selector), `correct` (per puzzle, bool list)]}. The plain run (trained depth, breadth 1, the
-    grid's first early-exit value) is run too when the grid lacks it."""
+    ceiling of any selector), `correct` (per puzzle, bool list)]}. The plain run (`reference`; default: trained
+    depth, breadth 1, the grid's first early-exit value) is run too when the grid lacks it."""
     if settings is None:
         grid = parse_grid(grid) if isinstance(grid, (str, list)) else grid
         settings, selectors = grid_settings(grid, model.config, task, grid_shape)
@@ -759,7 +762,7 @@ def evaluate_grid(model, inputs: np.ndarray, labels: np.ndarray, puzzle_identifi
         for setting in settings:
             for selector in selectors:
                 replace(setting, selector=selector).check(model.config, task, grid_shape)
-    plain = SearchSetting(early_exit=settings[0].early_exit, seed=settings[0].seed)
+    plain = reference or SearchSetting(early_exit=settings[0].early_exit, seed=settings[0].seed)
     runs = settings if plain in settings else [plain] + settings
     inputs = np.asarray(inputs)
     ids = None if puzzle_identifiers is None else torch.as_tensor(np.asarray(puzzle_identifiers).astype(np.int64))

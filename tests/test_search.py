@@ -217,6 +217,8 @@ def test_flops_count_the_segments_each_trajectory_ran_at_the_cycles_used():
     # samples of one trajectory cost one trajectory
     sampled = search(model, x, breadth=8, kind="sample", depth=4, early_exit=False)
     assert sampled.trajectories_per_puzzle == 1 and sampled.flops_per_puzzle == 4 * segment_flops(model.config)
+    sampled.chosen = np.array([3, 7, 0, 1, 5])  # any sample's trajectory is the one that ran
+    assert (sampled.chosen_steps() == sampled.steps[0]).all()
 
 
 def test_the_one_pass_baseline_gets_the_same_breadth_and_selectors():
@@ -285,3 +287,8 @@ def test_the_pipeline_takes_a_search_setting():
         assert result["candidate"] == candidate
     one = solver(text[1], search="depth=5 breadth=4 kind=symmetry selector=vote seed=2")
     assert one["answer"] == results[1]["answer"]
+    sampled = solver(text, search={"breadth": 6, "kind": "sample", "selector": "valid", "temperature": 3.0})
+    direct = search(model, torch.as_tensor(puzzles), task="sudoku", breadth=6, kind="sample", selector="valid",
+                    temperature=3.0)
+    assert [r["candidate"] for r in sampled] == direct.chosen.tolist()
+    assert [r["steps"] for r in sampled] == direct.steps[0].tolist()  # the one trajectory the samples share
