@@ -157,7 +157,7 @@ def run_queue(args, jobs: list[tuple[str, float, float, int]], steps: dict) -> N
 
 def load_split(dataset: str, split: str) -> tuple[dict, list[str], list[str]]:
     """Arrays of a split, each row's depth-bucket name, and the bucket order (shallow to deep)."""
-    from dataset_scripts.build_sudoku_dataset import depth_bucket_names
+    from dataset_scripts.sudoku import depth_bucket_names
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
 
     ds, meta = load_hrm_dataset(dataset, split)
