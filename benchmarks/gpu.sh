@@ -7,6 +7,9 @@
 #   bash benchmarks/gpu.sh --wheels   # on the development machine, once: wheels the GPU image lacks -> .gpuwhl/
 #   bash benchmarks/gpu.sh            # on a GPU machine (carry .gpuwhl): about 6 minutes
 #   bash benchmarks/gpu.sh --smoke    # tiny sizes on the CPU: checks the script end to end
+#   bash benchmarks/gpu.sh reproduce  # TRM-MLP Sudoku-Extreme-1k for ~8 minutes, exact accuracy vs steps on a fixed
+#                                     # 10,000-puzzle sample of the test set -> $OUT/reproduce_trm_mlp_sudoku.{jsonl,md}
+#                                     # (needs the sapientinc/sudoku-extreme CSVs: SUDOKU_CSV=folder, else the Hub)
 #
 # The GPU image lacks datasets, evaluate and adam-atan2; `--wheels` downloads them (about 57 MB, git-ignored
 # through .git/info/exclude) and the script installs them into /tmp/site when it finds them missing.
@@ -23,6 +26,7 @@ if [ "${1:-}" = "--wheels" ]; then
 fi
 SMOKE=0
 [ "${1:-}" = "--smoke" ] && SMOKE=1
+if [ "${1:-}" = "reproduce" ]; then PARTS=reproduce; OUT=${OUT:-benchmarks/results/gpu/reproduce}; fi
 PY=${PYTHON:-python3}
 OUT=${OUT:-benchmarks/results/gpu}
 mkdir -p "$OUT"
@@ -133,6 +137,54 @@ echo "${TRAIN_CMD[*]}"
 T0=$(date +%s)
 "${TRAIN_CMD[@]}" > "$OUT/train_stdout.txt"
 echo "training exit code $? after $(( $(date +%s) - T0 )) s"
+fi
+
+# ---- 2b. reproduce (issue 19): the TRM-MLP Sudoku-Extreme-1k recipe as published (data, model, batch, optimiser,
+#          EMA, bf16) for REPRODUCE_MINUTES, evaluated every REPRODUCE_EVAL_STEPS steps on a fixed 10,000-puzzle sample
+#          of the full test set (seed 0), so the curve can be set against the published time-to-accuracy ----
+if [[ " $PARTS " == *" reproduce "* ]]; then
+SRC=${SUDOKU_CSV:-sapientinc/sudoku-extreme}
+DATA=/tmp/hrm-gpu-sudoku-extreme
+REPRO_RUN=/tmp/hrm-gpu-reproduce
+rm -rf "$DATA" "$REPRO_RUN"
+"$PY" dataset_scripts/build_sudoku_dataset.py --output-dir "$DATA" --source csv --csv-dir "$SRC" --subsample-size 1000 \
+    --num-aug 1000 --test-subsample-size 10000 --seed 0 --quiet || echo "reproduce: build failed (is $SRC reachable?)"
+if [ -f "$DATA/hrm_dataset.json" ]; then
+    REPRO_CMD=("$PY" training/train.py --config training/configs/trm_sudoku_extreme_1k_mlp.yaml --dataset "$DATA"
+               --output_dir "$REPRO_RUN" --max_train_minutes "${REPRODUCE_MINUTES:-8}" --eval_steps "${REPRODUCE_EVAL_STEPS:-300}"
+               --save_steps 100000 --report_to none --disable_tqdm true --logging_steps 50 --eval_batch_size 2000
+               ${REPRODUCE_ARGS:-})  # REPRODUCE_ARGS: extra options, e.g. a tiny model to check the script on a CPU
+    echo "${REPRO_CMD[*]}"
+    T0=$(date +%s)
+    "${REPRO_CMD[@]}" > "$OUT/reproduce_stdout.txt"
+    echo "reproduce: training exit code $? after $(( $(date +%s) - T0 )) s"
+    OUT=$OUT RUN=$REPRO_RUN CMD="${REPRO_CMD[*]}" "$PY" - << 'EOF'
+import json, os
+from pathlib import Path
+
+out, run = Path(os.environ["OUT"]), Path(os.environ["RUN"])
+records = [json.loads(line) for line in open(run / "metrics.jsonl")] if (run / "metrics.jsonl").exists() else []
+train = [r for r in records if "train/loss" in r]
+evals = [r for r in records if "eval/exact_accuracy" in r]
+import yaml
+
+batch = yaml.safe_load((run / "train_config.yaml").read_text())["training"]["global_batch_size"]
+rate = sorted(r["train/examples_per_second"] for r in train[1:] or train)
+step_s = batch / rate[len(rate) // 2] if rate else None
+rows = [{"step": r["step"], "exact_accuracy": r["eval/exact_accuracy"],
+         "hours_at_median_step_time": r["step"] * step_s / 3600 if step_s else None} for r in evals]
+(out / "reproduce_trm_mlp_sudoku.jsonl").write_text("".join(
+    json.dumps(dict(r, median_step_s=step_s, command=os.environ["CMD"])) + "\n" for r in rows))
+lines = ["TRM-MLP Sudoku-Extreme-1k (trm_sudoku_extreme_1k_mlp.yaml), exact accuracy on a fixed 10,000-puzzle "
+         "sample of the test set (seed 0):", "", f"`{os.environ['CMD']}`", "",
+         f"median step time {step_s * 1000:.0f} ms at batch {batch}" if step_s else "no step time recorded", "",
+         "| step | exact accuracy | H200-hours at the median step time |", "|---|---|---|"]
+lines += [f"| {r['step']} | {100 * r['exact_accuracy']:.2f}% | {r['hours_at_median_step_time']:.3f} |" for r in rows]
+(out / "reproduce_trm_mlp_sudoku.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
+fi
+if [ "$PARTS" = reproduce ]; then echo "gpu.sh reproduce done in $(( $(date +%s) - START )) s; figures in $OUT"; exit 0; fi
 fi
 
 # ---- 3. tables ----

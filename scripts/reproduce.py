@@ -170,8 +170,9 @@ def _reference_config(row: dict, recipe: dict):
 
 
 def gpu_hours(recipe: dict, data: DataPlan, steps: int, evaluations: int, global_batch: int) -> dict:
-    """Expected H200 hours: measured step time (benchmarks/results/gpu/) scaled by the FLOP ratio of this recipe's
-    model and sequence to the measured one (1.0 for the Sudoku recipes, which are the measured shapes)."""
+    """Expected H200 hours of `steps` training steps and `evaluations` passes over the test split: the measured
+    eager bf16 step and solve times (benchmarks/results/gpu/) scaled by the FLOP ratio of this recipe's model and
+    sequence to the measured one (1.0 for the Sudoku recipes, which are the measured shapes)."""
     from modeling_hrm.flops import segment_flops, training_step_flops
 
     config = model_config(recipe, data)
@@ -211,7 +212,9 @@ def plan(task: str, model: str, source: str | None = None, runs_dir: str = "runs
     points = [eval_steps * (i + 1) for i in range(evaluations)]
     source_text = source or HUB_SOURCES.get(task) or SOURCE_PLACEHOLDER["arc"]
     run_dir = f"{runs_dir}/{task}-{model}"
-    evaluate_target = run_dir if result.protocol == "trm" and task.startswith("arc") else f"{run_dir}/model"
+    aggregated = result.protocol == "trm" and task.startswith("arc")  # hrm-evaluate scores every checkpoint again
+    evaluate_target = run_dir if aggregated else f"{run_dir}/model"
+    passes = len(points) + (len(points) if aggregated else 1)  # evaluations in training + the final scoring
     return {
         "task": task, "model": model, "paper": result.paper, "published": result.published, "metric": result.metric,
         "note": result.note, "recipe": f"training/configs/{result.recipe}", "protocol": result.protocol,
@@ -224,7 +227,7 @@ def plan(task: str, model: str, source: str | None = None, runs_dir: str = "runs
                   result.data.folder, "--output_dir", run_dir, "--resume_from_checkpoint", "latest"],
         "evaluate": ["hrm-evaluate", "--model", evaluate_target, "--dataset", result.data.folder, "--split", "test",
                      "--protocol", result.protocol, "--scaling-steps", "none", "--output-dir", f"{run_dir}/eval"],
-        "gpu_hours_h200": gpu_hours(recipe, result.data, steps, len(points), batch),
+        "gpu_hours_h200": gpu_hours(recipe, result.data, steps, passes, batch),
     }
 
 
