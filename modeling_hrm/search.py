@@ -265,6 +265,10 @@ class Symmetries:
 
     def __init__(self, task: str, shape: tuple[int, int], names: tuple[str, ...], seed: int):
         self.task, self.shape, self.names, self.seed = task, shape, names, seed
+        self._drawn: dict[tuple[int, int], tuple] = {}  # transforms of the rows in flight (apply, then invert)
+
+    def forget(self) -> None:
+        self._drawn.clear()
 
     def _rng(self, puzzle: int, candidate: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, puzzle, candidate))
@@ -273,7 +277,10 @@ class Symmetries:
         """(positions, token_map) for Sudoku and maze: transformed[i] = token_map[original[positions[i]]]."""
         height, width = self.shape
         if self.task == "sudoku":
-            return _sudoku_transform(height, self.names, self._rng(puzzle, candidate))
+            key = (puzzle, candidate)
+            if key not in self._drawn:
+                self._drawn[key] = _sudoku_transform(height, self.names, self._rng(puzzle, candidate))
+            return self._drawn[key]
         elements = _maze_elements(self.names)
         k = elements[candidate % len(elements)]
         positions = np.ascontiguousarray(dihedral(np.arange(height * width).reshape(height, width), k)).reshape(-1)
@@ -596,6 +603,7 @@ def search(model, input_ids, puzzle_identifiers=None, setting: SearchSetting | d
                     continue
                 if symmetries is not None:
                     answers = symmetries.invert(answers, global_puzzles, candidates)
+                    symmetries.forget()
                 candidate_tokens[candidates, puzzles] = answers
                 q_halt[candidates, puzzles], residual[candidates, puzzles] = q, r
     finally:
