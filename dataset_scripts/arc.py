@@ -49,7 +49,8 @@ ARC_RELEASES = {r.name: r for r in (
                "ARC-AGI-1 with the 2024 corrections (ARC-AGI repository at aa922be): the files both HRM and TRM read"),
     ArcRelease("arc-agi-1-2019", "arc1.json",
                "6e3e3207058ef006c62ed607b232f0632677717b5a2052884d81466ac21fe774",
-               "ARC-AGI-1 as first released, before the 2024 corrections (46 tasks differ: 21 training, 25 evaluation)"),
+               "ARC-AGI-1 as first released, before the 2024 corrections (46 tasks differ: 21 training, "
+               "25 evaluation)"),
     ArcRelease("arc-agi-1-kaggle2024", "kaggle2024.json",
                "b1c68cb688443ff04729c91e3f56c2a5eb9e0f5899cf39942c7c732bc7fded4f",
                "ARC-AGI-1 as in the ARC Prize 2024 Kaggle files (one evaluation task differs from arc-agi-1-2024)"),

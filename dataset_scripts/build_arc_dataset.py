@@ -20,8 +20,9 @@ Sources (offline):
                                    `*_solutions.json` next to it). Repeatable.
 
 The original HRM's ARC-AGI-1 training data is ARC-AGI-1 training + evaluation + ConceptARC
-(960 tasks), from the 2024-corrected files (`--release arc-agi-1-2024`); get ConceptARC from its repository (github.com/victorvikram/ConceptARC, folder
-`corpus/`) or as the Kaggle-combined `arc-agi_concept_{challenges,solutions}.json`.
+(960 tasks), from the 2024-corrected files (`--release arc-agi-1-2024`); get ConceptARC from its
+repository (github.com/victorvikram/ConceptARC, folder `corpus/`) or as the Kaggle-combined
+`arc-agi_concept_{challenges,solutions}.json`.
 A malformed task, an extra task whose id is already taken (by an ARC task or an earlier
 source), or a task whose solutions do not match its test inputs is skipped with one line
 naming it (the other tasks are kept; the dataset card lists what was skipped); a source that
@@ -511,7 +512,8 @@ def main(argv: list[str] | None = None) -> dict:
         vc = np.asarray(version_counts)
         counts = {"release": None if args.arc_dir else args.release, "task_digest": args.task_digest,
                   "train_rows": train_buf.rows, "test_rows": test_buf.rows, "train_num_groups": train_groups,
-                  "train_num_puzzles": train_puzzles, "train_mean_puzzle_examples": train_buf.rows / max(train_puzzles, 1),
+                  "train_num_puzzles": train_puzzles,
+                  "train_mean_puzzle_examples": train_buf.rows / max(train_puzzles, 1),
                   "versions_per_task": {"min": int(vc.min()), "mean": float(vc.mean()), "max": int(vc.max())},
                   "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps(counts))
