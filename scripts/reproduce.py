@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--launcher", default=None,
                         help="how to start training/train.py, e.g. 'accelerate launch --num_processes 8' "
                              "(default: this Python, one process)")
-    parser.add_argument("--build-args", default="", help="extra builder options (quoted), e.g. '--num-aug 2'")
+    parser.add_argument("--build-args", default="", help="extra builder options (quoted), e.g. '--num-aug 2'; one "
+                        "option alone as --build-args=--quiet (the same for --train-args and --eval-args)")
     parser.add_argument("--train-args", default="", help="extra training options (quoted), e.g. '--max_steps 10'")
     parser.add_argument("--eval-args", default="", help="extra hrm-evaluate options (quoted)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
