@@ -9,6 +9,7 @@ TinyRecursiveModels); where they differ from the papers' text the code wins (pos
 ACT unused at evaluation, Q-head bias −5).
 """
 
+import contextlib
 import math
 import numbers
 from dataclasses import dataclass
@@ -46,20 +47,23 @@ def rms_norm(hidden_states: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def rotary_cos_sin(seq_len: int, head_dim: int, theta: float, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos / sin tables of shape (seq_len, head_dim) for rotate-half RoPE, in float32."""
+    """cos / signed sin tables of shape (seq_len, head_dim) for rotate-half RoPE, in float32: the sin table's
+    first half is negated (the sign of rotate-half, folded in; see `apply_rotary`)."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim))
     freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32, device=device), inv_freq)
-    angles = torch.cat((freqs, freqs), dim=-1)
-    return angles.cos(), angles.sin()
+    sin = freqs.sin()
+    return torch.cat((freqs, freqs), dim=-1).cos(), torch.cat((-sin, sin), dim=-1)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Llama-style (non-interleaved) rotation of x (..., seq, head_dim), done in (at least) float32."""
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Llama-style (non-interleaved) rotation of x (..., seq, head_dim), done in (at least) float32:
+    x·cos + cat(−x2, x1)·sin, computed as x·cos + cat(x2, x1)·signed_sin (the same products bit for bit), where
+    the half swap is a flip over a (2, head_dim/2) view: one elementwise expression that a compiler fuses, with no
+    negation pass and no concatenation."""
     dtype = x.dtype
     x = _at_least_fp32(x)
-    x1, x2 = x.chunk(2, dim=-1)
-    rotated = torch.cat((-x2, x1), dim=-1)
-    return (x * cos + rotated * sin).to(dtype)
+    swapped = x.unflatten(-1, (2, -1)).flip(-2).flatten(-2)
+    return (x * cos + swapped * signed_sin).to(dtype)
 
 
 def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -446,8 +450,12 @@ class RecursiveReasoningModel(PreTrainedModel):
     def heads(self, z_H: torch.Tensor):
         """Output network and Q head: (token logits, q_halt, q_continue)."""
         logits = self.lm_head(z_H[:, self.config.puzzle_emb_len:])
+        return (logits, *self.q_values(z_H))
+
+    def q_values(self, z_H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Q head alone (it reads position 0): (q_halt, q_continue) in at least float32."""
         q = _at_least_fp32(self.q_head(z_H[:, 0]))
-        return logits, q[..., 0], q[..., 1]
+        return q[..., 0], q[..., 1]
 
     def halts(self, q_halt: torch.Tensor, q_continue: torch.Tensor) -> torch.Tensor:
         """The Q head's halting decision: q_halt > 0 with halt-only ACT, else q_halt > q_continue."""
@@ -469,6 +477,22 @@ class RecursiveReasoningModel(PreTrainedModel):
             self._compiled_solve_step = torch.compile(type(self)._solve_step, **{**options, "dynamic": None})
         return self
 
+    @contextlib.contextmanager
+    def recursion_depth(self, H_cycles: int, L_cycles: int):
+        """Run segments with `H_cycles` × `L_cycles` cycles inside the block, the config's depth again after (what
+        a depth curriculum trains its shallow stages with: `training.depth_curriculum`). A compiled segment
+        compiles once per depth it sees."""
+        for name, value in (("H_cycles", H_cycles), ("L_cycles", L_cycles)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        config = self.config
+        saved = config.H_cycles, config.L_cycles
+        config.H_cycles, config.L_cycles = int(H_cycles), int(L_cycles)
+        try:
+            yield self
+        finally:
+            config.H_cycles, config.L_cycles = saved
+
     # ---- one ACT segment ----
     def initial_carry(self, input_ids: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
                       labels: torch.Tensor | None = None) -> HRMCarry:
@@ -476,9 +500,11 @@ class RecursiveReasoningModel(PreTrainedModel):
         batch = input_ids.shape[0]
         device = input_ids.device
         z_H, z_L = self.initial_states(batch, device, self.compute_dtype)
+        # Copies, not the caller's tensors: a carry aliasing this call's inputs would make a compiled segment
+        # specialise on that aliasing and compile a second time at the next call.
         return HRMCarry(z_H=z_H, z_L=z_L, steps=torch.zeros(batch, dtype=torch.long, device=device),
-                        halted=torch.ones(batch, dtype=torch.bool, device=device), inputs=input_ids,
-                        labels=labels, puzzle_identifiers=puzzle_identifiers)
+                        halted=torch.ones(batch, dtype=torch.bool, device=device), inputs=input_ids.clone(),
+                        labels=None if labels is None else labels.clone(), puzzle_identifiers=puzzle_identifiers)
 
     @can_return_tuple
     def forward(self, input_ids: torch.Tensor, puzzle_identifiers: torch.Tensor | None = None,
@@ -565,7 +591,7 @@ class RecursiveReasoningModel(PreTrainedModel):
                 if not cfg.no_ACT_continue:
                     # Q-learning target for "continue": the Q values one segment later (no replay, no target net).
                     next_z_H, _ = self.reasoning_segment(z_H, z_L, x)
-                    _, next_halt, next_continue = self.heads(next_z_H)
+                    next_halt, next_continue = self.q_values(next_z_H)  # no token logits: only Q is used
                     target_q_continue = torch.sigmoid(
                         torch.where(is_last_step, next_halt, torch.maximum(next_halt, next_continue)))
 

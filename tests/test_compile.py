@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from modeling_hrm import HRMConfig, HRMForPuzzleSolving, TRMConfig, TRMForPuzzleSolving
-from modeling_hrm.modeling_recursive import IGNORE_LABEL_ID, stablemax_cross_entropy
+from modeling_hrm.modeling_recursive import IGNORE_LABEL_ID, apply_rotary, rotary_cos_sin, stablemax_cross_entropy
 
 
 def tiny(model="hrm", **overrides):
@@ -51,7 +51,11 @@ def test_compiled_segment_and_solve_match_eager():
     inputs, labels, ids = batch()
     eager = run_segments(model, inputs, labels, ids)
     model.compile_segment()
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     compiled = run_segments(model, inputs, labels, ids)
+    # One graph for both segments: the first call's carry (built from the inputs) does not alias them, which would
+    # specialise the graph on that aliasing and compile again at the second call.
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 1
     # Tolerance: float32 rounding of reordered/fused reductions, through 2 segments of 6 block applications.
     for e, c in zip(eager, compiled):
         for key in e:
@@ -69,6 +73,22 @@ def test_compiled_segment_and_solve_match_eager():
     model.compile_segment()  # compiled again: the cached graph is reused
     assert torch.equal(plain.predictions, reference.predictions)
     torch.testing.assert_close(plain.q_halt_logits, reference.q_halt_logits, rtol=1e-4, atol=1e-5)
+
+
+def test_rotary_is_rotate_half_bitwise():
+    # apply_rotary folds rotate-half's sign into the sin table and swaps halves with a flip (one fusable
+    # expression); it must equal x·cos + cat(−x2, x1)·sin, bit for bit, in float32 and bf16.
+    head_dim = 8
+    g = torch.Generator().manual_seed(0)
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(5, dtype=torch.float32), inv_freq).repeat(1, 2)
+    cos, sin = rotary_cos_sin(5, head_dim, 10000.0, "cpu")
+    assert torch.equal(cos, angles.cos())
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(3, 2, 5, head_dim, generator=g).to(dtype)
+        x1, x2 = x.float().chunk(2, dim=-1)
+        expected = (x.float() * angles.cos() + torch.cat((-x2, x1), dim=-1) * angles.sin()).to(dtype)
+        assert torch.equal(apply_rotary(x, cos, sin), expected)
 
 
 def test_stablemax_picks_only_the_label_entry_bitwise():
