@@ -1429,3 +1429,23 @@ def test_reproduce_bad_input(work, dataset_dir, name, argv, pattern):
     assert_cli_error(reproduce_cli, [*argv, "--runs-dir", work / "reproduce-runs", "--data-dir", work / "reproduce-data"],
                      pattern)
     assert not (work / "reproduce-runs").exists() and not (work / "reproduce-data").exists()
+
+
+DEPTH_CURRICULUM_CASES = [
+    ("malformed-stage", ["--depth_curriculum", "2-2:0.5"], r"'2-2:0\.5' is not a stage HxL:UNTIL"),
+    ("fraction-out-of-range", ["--depth_curriculum", "1x1:1.5"], r"a fraction of max_steps must lie in \(0, 1\)"),
+    ("zero-cycles", ["--depth_curriculum", "0x1:0.5"], r"cycles must be >= 1"),
+    ("deeper-than-the-model", ["--depth_curriculum", "3x1:0.5", "--H_cycles", "2", "--L_cycles", "2"],
+     r"stage 3x1 is deeper than the model's 2x2 cycles"),
+    ("stages-out-of-order", ["--depth_curriculum", "1x1:0.5,1x2:0.25", "--H_cycles", "2", "--L_cycles", "2",
+                             "--max_steps", "10"], r"stages must end at increasing steps >= 1, got \[5, 2\]"),
+    ("never-reaches-the-model-depth", ["--depth_curriculum", "1x1:2"],
+     r"the last stage ends at step 2, not before max_steps 2"),
+]
+
+
+@pytest.mark.parametrize("name,extra,pattern", DEPTH_CURRICULUM_CASES, ids=[c[0] for c in DEPTH_CURRICULUM_CASES])
+def test_train_bad_depth_curriculum(train_inputs, name, extra, pattern):
+    shutil.rmtree(train_inputs["work"] / "train-out", ignore_errors=True)
+    assert_cli_error(train_cli, [*_base(train_inputs), *extra], pattern)
+    assert not (train_inputs["work"] / "train-out").exists()

@@ -94,6 +94,11 @@ class TrainingArguments:
         "help": "no = fp32; bf16 = the original's bf16 forward (model.forward_dtype bfloat16, fp32 master weights); "
                 "fp16 = Accelerate autocast with loss scaling (GPU only). Evaluation runs at the same precision"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model's segment (model.compile_segment)"})
+    depth_curriculum: str | None = field(default=None, metadata={
+        "help": "grow the recursion depth during training, shallow first: stages HxL:UNTIL, e.g. '1x2:0.25,2x4:0.5' "
+                "(1x2 cycles for the first quarter of max_steps, 2x4 until half, then the model's own depth; UNTIL a "
+                "fraction of max_steps or a step); evaluation and the saved model use the model's depth "
+                "(training/curriculum.py); null = off"})
     eval_steps: int | None = field(default=None, metadata={"help": "evaluate every N steps (and always at the end)"})
     eval_batch_size: int = field(default=256, metadata={"help": "rows per evaluation batch (per process)"})
     eval_split: str = field(default="test", metadata={
@@ -407,6 +412,13 @@ def check_training_arguments(t: TrainingArguments) -> None:
         raise ConfigError(f"training.max_train_minutes must be > 0, got {t.max_train_minutes}")
     if t.push_to_hub and not t.hub_model_id:
         raise ConfigError("--push_to_hub needs --hub_model_id OWNER/NAME")
+    if t.depth_curriculum is not None:
+        from training.curriculum import parse_depth_curriculum
+
+        try:
+            parse_depth_curriculum(t.depth_curriculum)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     if t.hub_model_id is not None and not re.match(r"^([\w.-]+/)?[\w.-]+$", t.hub_model_id):
         raise ConfigError(f"--hub_model_id must look like 'owner/name' or 'name', got {t.hub_model_id!r}")
     if not 0 <= t.seed < 2 ** 32:

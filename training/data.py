@@ -167,6 +167,13 @@ def check_arguments(args: RunArguments, num_processes: int | None = None) -> Run
                           f"{args.data.dataset}); lower training.global_batch_size")
     model_class, model_config, init_folder = resolve_model_config(args.model, meta, t.init_from)
     plan = RunPlan(meta, model_class, model_config, global_batch, micro_batch, num_processes, init_folder)
+    if t.depth_curriculum:
+        from training.curriculum import check_depth_curriculum, parse_depth_curriculum
+
+        try:
+            check_depth_curriculum(parse_depth_curriculum(t.depth_curriculum), model_config, t.max_steps)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     if "forward_dtype" in config_fields(type(model_config)):
         if "forward_dtype" not in args.model.overrides():
             # mixed_precision bf16 is the original's bf16: the whole forward (embeddings, carry, residual stream)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from training.arguments import RunArguments, config_fields
+from training.arguments import ConfigError, RunArguments, config_fields
 from training.data import BatchStream, RunPlan, check_arguments, load_data, subsample
 from training.optim import build_optimizer, lr_at_step, sign_sgd_puzzle_embedding_step
 
@@ -179,6 +179,15 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     stream = BatchStream(train_arrays.get("group_id"), num_rows, global_batch, t.seed, t.sampling,
                          puzzle_identifiers=train_arrays.get("puzzle_identifiers"))
     max_steps = t.max_steps or stream.steps_for_epochs(t.epochs)
+    curriculum = None
+    if t.depth_curriculum:  # checked again now that max_steps is known (with epochs it is only known here)
+        from training.curriculum import check_depth_curriculum, depth_at_step, parse_depth_curriculum
+
+        curriculum = parse_depth_curriculum(t.depth_curriculum)
+        try:
+            check_depth_curriculum(curriculum, plan.model_config, max_steps)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     if test_arrays is not None:
         test_arrays = subsample(test_arrays, t.eval_max_examples, t.seed)
 
@@ -286,6 +295,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
         lr = lr_at_step(step + 1, t.learning_rate, t.lr_warmup_steps, max_steps, t.lr_min_ratio)
         emb_lr = lr_at_step(step + 1, t.puzzle_emb_lr, t.lr_warmup_steps, max_steps, t.lr_min_ratio)
         emb_ids, emb_grads = [], []
+        stage = depth_at_step(curriculum, step, max_steps) if curriculum else None  # None: the model's own depth
         for slot in range(accum):
             index = rows[slot]
             x = inputs[index].to(device, torch.long)
@@ -293,7 +303,8 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
             y.masked_fill_(y == 0, -100)  # dataset label 0 = PAD = not scored
             pid = pids[index].to(device, torch.long)
             sync = contextlib.nullcontext() if slot == accum - 1 else accelerator.no_sync(model)
-            with sync:
+            depth = hrm.recursion_depth(*stage) if stage else contextlib.nullcontext()
+            with sync, depth:
                 out = model(x, puzzle_identifiers=pid, labels=y, carry=carries[slot])
                 accelerator.backward(out.loss / accum if accum > 1 else out.loss)
             carries[slot] = out.carry
@@ -329,6 +340,9 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
             metrics.update({"train/lr": lr, "train/epoch": stream.epoch_at(step),
                             "train/steps_per_second": window_steps / max(elapsed, 1e-9),
                             "train/examples_per_second": window_steps * global_batch / max(elapsed, 1e-9)})
+            if curriculum:  # the depth of the window's last step
+                metrics["train/H_cycles"], metrics["train/L_cycles"] = stage or (hrm.config.H_cycles,
+                                                                                 hrm.config.L_cycles)
             log_metrics(metrics, step)
             if progress is not None:
                 progress.set_postfix(loss=f"{metrics['train/loss']:.3f}", acc=f"{metrics['train/exact_accuracy']:.3f}",
