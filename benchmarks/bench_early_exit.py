@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from benchmarks.harness import build_model, command_line, model_config, timed, write_json  # noqa: E402
 from training.evaluation import puzzle_metrics, run_solve  # noqa: E402
 
 
@@ -42,13 +42,10 @@ def random_setup(limit: int, halt_step: int, max_steps: int, seed: int = 0, size
     random Q weights give each row its own q_halt − q_continue, and the halt bias is shifted so that a fraction
     1/`halt_step` of the rows halts after the first segment; the others halt later or run to the budget.
     Accuracy is meaningless here; the timing shows what leaving rows out of the batch saves."""
-    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
-
-    torch.manual_seed(seed)
     hidden, layers, seq_len, vocab = SIZES[size]
-    cfg = HRMConfig(vocab_size=vocab, seq_len=seq_len, hidden_size=hidden, num_heads=4, H_layers=layers,
-                    L_layers=layers, puzzle_emb_ndim=hidden, halt_max_steps=max_steps)
-    model = HRMForPuzzleSolving(cfg).eval()
+    cfg = model_config("hrm", vocab_size=vocab, seq_len=seq_len, hidden_size=hidden, num_heads=4, H_layers=layers,
+                       L_layers=layers, puzzle_emb_ndim=hidden, halt_max_steps=max_steps)
+    model = build_model(cfg, seed=seed, train=False)
     rng = np.random.default_rng(seed)
     arrays = {"inputs": rng.integers(1, vocab, (limit, seq_len)).astype(np.uint8),
               "labels": rng.integers(2, vocab, (limit, seq_len)).astype(np.uint8),
@@ -75,11 +72,13 @@ def load_setup(model_path: str, dataset: str, split: str, limit: int | None):
 
 
 def time_mode(model, arrays, *, early_exit: bool, max_steps: int | None, batch_size: int, repeats: int):
-    best, out = float("inf"), None
+    best, out = float("inf"), {}
+
+    def solve():
+        out.update(run_solve(model, arrays, batch_size=batch_size, max_steps=max_steps, early_exit=early_exit))
+
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = run_solve(model, arrays, batch_size=batch_size, max_steps=max_steps, early_exit=early_exit)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, timed(solve, model.device))
     res = puzzle_metrics(out["predictions"], arrays["labels"], out["steps"], out["q_halt_logits"])
     return best, res, out
 
@@ -142,7 +141,7 @@ def main(argv=None) -> int:
                            "steps_histogram": early["steps_histogram"]},
             "speedup": t_full / t_early,
             "ideal_speedup": max_steps / max(early["mean_steps"], 1e-9),
-            "command": "python benchmarks/bench_early_exit.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "command": command_line(__file__, argv),
         })
     print(json.dumps(results if len(results) > 1 else results[0], indent=2))
     print(f"\n{source}, {results[0]['rows']} rows, batch {args.batch_size}, {args.threads} thread(s), best of "
@@ -157,7 +156,7 @@ def main(argv=None) -> int:
                   f"{100 * r['token_accuracy']:.2f}% | {r['mean_steps']:.2f} | {r['seconds']:.2f} | "
                   f"{result['rows'] / r['seconds']:.1f} | {extra} |")
     if args.output:
-        Path(args.output).write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        write_json(args.output, results if len(results) > 1 else results[0])
     return 0
 
 

@@ -14,14 +14,17 @@ the model time is the same for both paths. Prints a table and writes benchmarks/
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.harness import RESULTS, build_model, command_line, model_config, sync, timed, write_json  # noqa: E402
 
 
 def make_puzzles(count: int, seed: int = 0) -> list[str]:
@@ -35,11 +38,6 @@ def make_puzzles(count: int, seed: int = 0) -> list[str]:
         grid = perm[np.asarray(base[i % len(base)])]
         puzzles.append("".join("." if v == 0 else str(int(v)) for v in grid))
     return puzzles
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv=None) -> dict:
@@ -57,16 +55,15 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import modeling_hrm  # noqa: F401  (registers the pipeline)
-    from modeling_hrm import HRMConfig, HRMForPuzzleSolving
     from modeling_hrm.pipeline_puzzle_solving import (POSTCHECK_NODES, _sudoku_solvable, encode_sudoku,
                                                           parse_puzzle)
     from transformers import pipeline
 
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    config = HRMConfig(vocab_size=11, seq_len=81, hidden_size=args.hidden_size, num_heads=max(1, args.hidden_size // 64),
-                       H_layers=args.layers, L_layers=args.layers, halt_max_steps=args.max_steps)
-    model = HRMForPuzzleSolving(config).to(device).eval()
+    config = model_config("hrm", vocab_size=11, seq_len=81, hidden_size=args.hidden_size,
+                          num_heads=max(1, args.hidden_size // 64), H_layers=args.layers, L_layers=args.layers,
+                          halt_max_steps=args.max_steps)
+    model = build_model(config, device, seed=0, train=False)
     t0 = time.perf_counter()
     puzzles = make_puzzles(args.num_puzzles)
     print(f"{len(puzzles)} puzzles generated in {time.perf_counter() - t0:.1f} s")
@@ -97,17 +94,12 @@ def main(argv=None) -> dict:
                      ("pipeline(list) end to end", through_pipeline),
                      ("  of which: parsing + checks (no solver)", parse_only),
                      ("  of which: solvability search (invalid answers)", solvability)):
-        best = float("inf")
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - start)
-        timings[name] = best
+        timings[name] = min(timed(fn, device) for _ in range(args.repeats))
     results = through_pipeline()
 
     agreement = None
     if args.compare_cpu and device.type != "cpu":
-        cpu_solver = pipeline("puzzle-solving", model=HRMForPuzzleSolving(config).eval(), device="cpu")
+        cpu_solver = pipeline("puzzle-solving", model=build_model(config, train=False), device="cpu")
         cpu_solver.model.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
         subset = puzzles[:args.compare_cpu]
         on_cpu = cpu_solver(subset, batch_size=args.batch_size, max_steps=args.max_steps, early_exit=False)
@@ -129,10 +121,9 @@ def main(argv=None) -> dict:
               platform.processor(), "num_puzzles": n, "batch_size": args.batch_size, "max_steps": args.max_steps,
               "hidden_size": args.hidden_size, "layers": args.layers, "repeats": args.repeats,
               "cpu_agreement": agreement, "seconds": timings, "ms_per_puzzle": {k: 1000 * v / n for k, v in timings.items()},
-              "command": "python benchmarks/bench_pipeline.py " + " ".join(argv or __import__("sys").argv[1:])}
-    out = Path(args.output or Path(__file__).resolve().parent / "results" / f"pipeline_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+              "command": command_line(__file__, argv)}
+    out = Path(args.output or RESULTS / f"pipeline_{device.type}.json")
+    write_json(out, report)
     print(f"written to {out}")
     return report
 

@@ -7,11 +7,10 @@ and peak memory vs. H_cycles × L_cycles.
         --cycles 2x2 8x8 --batch-size 32
 
 `throughput` runs `training/train.py`'s `train()` in-process for warm-up + measured steps and reads the per-step
-rates it logs (so the data stream, ACT carry, both optimizers and logging are all included). FLOPs follow the
-project's convention: 2 × (parameters of one block) × tokens per block application, for every block application
-in a forward pass — the no-grad cycles, the one-step-gradient L and H steps, and the extra no-grad segment ACT
-training runs for the Q-continue target — plus 2× that again for the backward of the applications that carry
-gradient. MFU = achieved FLOP/s ÷ this machine's dense fp32 matmul rate, measured in the same process before and
+rates it logs (so the data stream, ACT carry, both optimizers and logging are all included). FLOPs:
+`modeling_hrm.flops.training_step_flops` (the project's convention: every block application of the segment, the
+token head, the extra no-grad segment of Q-learning ACT, 2× the forward for the backward of what carries
+gradient). MFU = achieved FLOP/s ÷ this machine's dense fp32 matmul rate, measured in the same process before and
 after the run (median), so contention from other processes hits both alike.
 
 `overhead` compares, in one process and interleaved in rounds, the step time of `train()` (between its logging
@@ -43,36 +42,20 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-RESULTS = REPO / "benchmarks" / "results" / "bench_training.jsonl"
+from benchmarks.harness import (RESULTS, TrainingStep, build_model, command_line, matmul_rate,  # noqa: E402
+                                write_jsonl)
+from modeling_hrm.flops import training_step_flops  # noqa: E402
 
-
-def matmul_rate(size: int = 1024, repeats: int = 7) -> float:
-    """Dense fp32 matmul FLOP/s on this CPU (median of `repeats` products of size³)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * size ** 3 / statistics.median(times)
-
-
-def step_flops(cfg, batch_size: int, act_training: bool = True) -> float:
-    """FLOPs of one training step (one segment + backward) by the project's convention (see module docstring)."""
-    block_params = 4 * cfg.hidden_size ** 2 + 3 * cfg.hidden_size * cfg.intermediate_size
-    tokens = batch_size * cfg.total_seq_len
-    per_segment = cfg.H_cycles * cfg.L_cycles * cfg.L_layers + cfg.H_cycles * cfg.H_layers  # block applications
-    forward = per_segment * (2 if act_training and cfg.halt_max_steps > 1 else 1)
-    backward = 2 * (cfg.L_layers + cfg.H_layers)  # the L and H steps that carry gradient, 2× their forward
-    return 2 * block_params * tokens * (forward + backward)
+OUTPUT = RESULTS / "bench_training.jsonl"
 
 
 def append_result(record: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a") as f:
-        f.write(json.dumps(record) + "\n")
-    print(json.dumps(record), flush=True)
+    write_jsonl(OUTPUT, [record])
+
+
+def cpu_matmul_rate() -> float:
+    """Dense fp32 matmul FLOP/s on this CPU (median of 7 products of 1024³)."""
+    return matmul_rate("cpu", torch.float32, size=1024, repeats=7)
 
 
 def _train_argv(args, out: str, steps: int, logging_steps: int | None) -> list[str]:
@@ -89,17 +72,17 @@ def _train_argv(args, out: str, steps: int, logging_steps: int | None) -> list[s
 def throughput(args) -> None:
     from training.train import check_arguments, parse_arguments, train
 
-    rate_before = matmul_rate()
+    rate_before = cpu_matmul_rate()
     with tempfile.TemporaryDirectory() as out:
         run = parse_arguments(_train_argv(args, out, args.warmup + args.steps, 1))
         plan = check_arguments(run)
         summary = train(run, plan)
         records = [json.loads(line) for line in open(Path(out) / "metrics.jsonl")]
-    rate_after = matmul_rate()
+    rate_after = cpu_matmul_rate()
     steps_per_s = [r["train/steps_per_second"] for r in records if "train/steps_per_second" in r][args.warmup:]
     model_cfg = plan.model_config
     batch = summary["global_batch_size"]
-    flops = step_flops(model_cfg, batch)
+    flops = training_step_flops(model_cfg, batch)
     median_steps = statistics.median(steps_per_s)
     peak = statistics.median([rate_before, rate_after])
     append_result({
@@ -109,8 +92,9 @@ def throughput(args) -> None:
         "gflop_per_step": round(flops / 1e9, 2), "achieved_gflops": round(median_steps * flops / 1e9, 2),
         "matmul_gflops": round(peak / 1e9, 2), "mfu": round(median_steps * flops / peak, 4),
         "model_type": model_cfg.model_type,
-        "parameters": sum(p.numel() for p in plan.model_class(model_cfg).parameters()), "final_train_loss": [r["train/loss"] for r in records if "train/loss" in r][-1],
-        "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        "parameters": sum(p.numel() for p in plan.model_class(model_cfg).parameters()),
+        "final_train_loss": [r["train/loss"] for r in records if "train/loss" in r][-1],
+        "command": command_line(__file__), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 def model_only_seconds(plan, training, arrays: dict, steps: int, warmup: int, clock=time.process_time) -> float:
@@ -122,8 +106,7 @@ def model_only_seconds(plan, training, arrays: dict, steps: int, warmup: int, cl
     """
     from training.optim import AdamATan2, lr_at_step, sign_sgd_puzzle_embedding_step
 
-    torch.manual_seed(0)
-    model = plan.model_class(plan.model_config).train()
+    model = build_model(plan.model_config, seed=0)
     optimizer = AdamATan2(model.parameters(), lr=training.learning_rate, betas=(training.beta1, training.beta2),
                           weight_decay=training.weight_decay)
     total, batch = warmup + steps, plan.micro_batch
@@ -201,8 +184,7 @@ def overhead(args) -> None:
         "rounds": rounds, "median_overhead": statistics.median(r["overhead"] for r in rounds),
         "median_model_only_cpu_ms": statistics.median(r["model_only_cpu_ms"] for r in rounds),
         "median_loop_cpu_ms": statistics.median(r["loop_cpu_ms"] for r in rounds),
-        "command": " ".join(["python", "benchmarks/bench_training.py", *sys.argv[1:]]),
-        "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        "command": command_line(__file__), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 def memory_child(args) -> None:
@@ -218,8 +200,7 @@ def memory_child(args) -> None:
     ds, meta = load_hrm_dataset(args.dataset, "train")
     arrays = dataset_arrays(ds)
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    model = plan.model_class(plan.model_config).to(device).train()
+    model = build_model(plan.model_config, device, seed=0)
     optimizer = AdamATan2(model.parameters(), lr=1e-4, weight_decay=0.1)
     x = torch.as_tensor(arrays["inputs"][:args.batch_size]).long().to(device)
     y = torch.as_tensor(arrays["labels"][:args.batch_size]).long().to(device)
@@ -233,13 +214,9 @@ def memory_child(args) -> None:
     baseline = rss_mb() if device.type == "cpu" else torch.cuda.memory_allocated() / 2 ** 20
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    carry, start = None, time.perf_counter()
+    step, start = TrainingStep(model, optimizer, x, y, pid), time.perf_counter()
     for _ in range(args.steps):
-        out = model(x, puzzle_identifiers=pid, labels=y, carry=carry)
-        out.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        carry = out.carry
+        step()
     seconds = (time.perf_counter() - start) / args.steps
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if device.type == "cpu"
             else torch.cuda.max_memory_allocated() / 2 ** 20)
@@ -260,7 +237,7 @@ def memory(args) -> None:
                    "threads": torch.get_num_threads(), "results": rows,
                    "ratio_last_to_first": round(rows[-1]["peak_above_baseline_mb"]
                                                 / max(rows[0]["peak_above_baseline_mb"], 1e-9), 3),
-                   "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+                   "command": command_line(__file__), "time": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 def main(argv=None) -> None:

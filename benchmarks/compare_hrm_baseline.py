@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.harness import RESULTS, command_line, write_json  # noqa: E402
+
 MODELS = {"hrm": "training/configs/sudoku_cpu.yaml", "baseline": "training/configs/baseline_transformer.yaml"}
 
 
@@ -114,11 +117,8 @@ def main():
     args = parser.parse_args()
     results = run_all(args)
     table = summarise(args, results)
-    out = ROOT / "benchmarks" / "results" / f"compare_{args.task}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(a for a in sys.argv if a != "--summarise-only")
-    out.write_text(json.dumps({"command": command, "results": results, "table": table},
-                              indent=1))
+    command = command_line(__file__, [a for a in sys.argv[1:] if a != "--summarise-only"])
+    write_json(RESULTS / f"compare_{args.task}.json", {"results": results, "table": table}, command)
     print(table)
 
 
