@@ -835,46 +835,55 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+KIND_MARKERS = {"noise": "o", "restart": "s", "step_noise": "^", "symmetry": "D", "sample": "v"}
+
+
 def plot_accuracy_vs_flops(panels: dict[str, dict], path, title: str = "Test-time search") -> None:
     """Exact accuracy vs inference FLOPs per puzzle: one panel per model (`panels`: name → `evaluate_grid`
-    result), one line per selector (and breadth kind, where the grid has several): every setting a marker, the
-    line its best accuracy at or below each compute (the selector's frontier); the plain run a black star."""
+    result), one line per selector: its frontier, the best accuracy at or below each compute over every setting
+    (depth, cycles, breadth and kind); each setting a marker in the selector's colour, shaped by its breadth kind
+    (a cross for breadth 1); the plain run a black star. The verifier ("valid") is dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), dpi=120, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), dpi=120, squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    kinds_seen = set()
     for ax, (name, result) in zip(axes[0], panels.items()):
-        kinds = sorted({r["kind"] for r in result["rows"] if r["breadth"] > 1})
-        for selector in result["selectors"]:
-            for kind in kinds or [None]:
-                points = sorted((r["flops_per_puzzle"], 100 * r["exact_accuracy"]) for r in result["rows"]
-                                if r["selector"] == selector and (kind is None or r["breadth"] == 1 or r["kind"] == kind))
-                if not points:
-                    continue
-                label = selector + (" (verifier)" if selector == "valid" else "") + \
-                    (f", {kind}" if len(kinds) > 1 else "")
-                frontier, best = [], -1.0
-                for flops, accuracy in points:
-                    if accuracy > best:
-                        best = accuracy
-                        frontier.append((flops, accuracy))
-                line, = ax.plot(*zip(*frontier), marker="o", linestyle="--" if selector == "valid" else "-",
-                                label=label)
-                ax.scatter(*zip(*points), s=12, color=line.get_color(), alpha=0.5)
+        for number, selector in enumerate(result["selectors"]):
+            colour = colours[number % len(colours)]
+            rows = sorted((r for r in result["rows"] if r["selector"] == selector),
+                          key=lambda r: (r["flops_per_puzzle"], -r["exact_accuracy"]))
+            frontier, best = [], -1.0
+            for r in rows:
+                kind = r["kind"] if r["breadth"] > 1 else None
+                kinds_seen.add(kind)
+                ax.scatter(r["flops_per_puzzle"], 100 * r["exact_accuracy"], s=22, color=colour, alpha=0.55,
+                           marker=KIND_MARKERS.get((kind or "").split("+")[-1], "x") if kind else "x")
+                if r["exact_accuracy"] > best:
+                    best = r["exact_accuracy"]
+                    frontier.append((r["flops_per_puzzle"], 100 * best))
+            if frontier:
+                ax.plot(*zip(*frontier), color=colour, linestyle="--" if selector == "valid" else "-",
+                        label=selector + (" (verifier)" if selector == "valid" else ""))
         ref = result["reference"]
-        ax.scatter([ref["flops_per_puzzle"]], [100 * ref["exact_accuracy"]], marker="*", s=120, color="black",
+        ax.scatter([ref["flops_per_puzzle"]], [100 * ref["exact_accuracy"]], marker="*", s=140, color="black",
                    zorder=5, label="plain run")
         ax.set_xscale("log")
         ax.set_xlabel("inference FLOPs per puzzle")
         ax.set_ylabel("exact accuracy (%)")
         ax.set_title(name if len(panels) > 1 else title)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
+    shapes = [Line2D([], [], color="grey", linestyle="", marker=KIND_MARKERS.get((k or "").split("+")[-1], "x"),
+                     label=k or "breadth 1") for k in sorted(kinds_seen, key=lambda k: (k is not None, k or ""))]
+    fig.legend(handles=shapes, loc="lower center", ncol=len(shapes), fontsize=7, frameon=False)
     if len(panels) > 1:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
