@@ -167,7 +167,12 @@ class SearchSetting:
         if config is not None and task is not None:
             shape = check_task_fits(config, task, grid_shape)
             if "symmetry" in self.kinds:
-                task_symmetries(task, shape, self.symmetries)
+                names = task_symmetries(task, shape, self.symmetries)
+                size = symmetry_group_size(task, shape, names)
+                if self.kinds == ("symmetry",) and size is not None and self.breadth > size:
+                    raise SearchError(f"the {task} symmetries {'+'.join(names)} give {size} distinct copies of a "
+                                      f"puzzle (the identity included) but breadth is {self.breadth}; lower the "
+                                      f"breadth or add another kind (e.g. kind=symmetry+noise)")
         return self
 
 
@@ -533,12 +538,7 @@ def search(model, input_ids, puzzle_identifiers=None, setting: SearchSetting | d
 
     symmetries = None
     if "symmetry" in kinds and breadth > 1:
-        names = task_symmetries(task, shape, setting.symmetries)
-        size = symmetry_group_size(task, shape, names)
-        if kinds == ("symmetry",) and size is not None and breadth > size:
-            raise SearchError(f"the {task} symmetries {'+'.join(names)} give {size} distinct copies of a puzzle "
-                              f"(the identity included) but breadth is {breadth}; lower the breadth or add "
-                              f"another kind (e.g. kind=symmetry+noise)")
+        names = task_symmetries(task, shape, setting.symmetries)  # the breadth fits them (checked above)
         if task == "arc" and num_puzzles and int(puzzle_identifiers.max()) != 0:
             raise SearchError("ARC symmetric copies need the blank puzzle id 0: these puzzles use trained ids, each "
                               "naming one augmented version (solve the versions the dataset gives instead)")
@@ -799,9 +799,10 @@ def evaluate_grid(model, inputs: np.ndarray, labels: np.ndarray, puzzle_identifi
                              "exact_accuracy": float(correct[scored].mean()) if scored.any() else 0.0,
                              "correct": correct.tolist()})
         if log is not None:
-            best = max((r["exact_accuracy"] for r in rows[-len(selectors):]), default=float("nan"))
-            log(f"[{number}/{len(runs)}] {setting.label()}: {res.seconds:.1f}s, "
-                f"{res.flops_per_puzzle / 1e6:.1f} MFLOP/puzzle, best exact {100 * best:.1f}%")
+            scored_here = rows[-len(selectors):] if setting in settings else [reference]
+            best = max(r["exact_accuracy"] for r in scored_here)
+            log(f"[{number}/{len(runs)}] {setting.label()}{'' if setting in settings else ' (plain run)'}: "
+                f"{res.seconds:.1f}s, {res.flops_per_puzzle / 1e6:.1f} MFLOP/puzzle, best exact {100 * best:.1f}%")
     for row in rows:
         row["relative_flops"] = row["flops_per_puzzle"] / reference["flops_per_puzzle"]
     reference["relative_flops"] = 1.0
