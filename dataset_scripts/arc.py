@@ -116,8 +116,8 @@ def str_to_grid(text: str) -> np.ndarray:
 def invert_arc_version(tokens, dihedral: int, color_perm) -> np.ndarray:
     """Map a predicted token sequence of one augmented version back to the original task's frame.
 
-    Decodes the 30x30 tokens (the largest top-left colour rectangle, i.e. cropped at the EOS border, as the
-    original's `crop`), then undoes the colour permutation (`color_perm[original] = new`) and the dihedral
+    Decodes the 30x30 tokens, or those of a smaller square canvas (the largest top-left colour rectangle, i.e.
+    cropped at the EOS border, as the original's `crop`), then undoes the colour permutation (`color_perm[original] = new`) and the dihedral
     transform. Returns an (h, w) colour grid, or the (0, 0) grid when the prediction holds no decodable grid.
     """
     grid = np.asarray(formats.decode_arc_grid(np.asarray(tokens)))

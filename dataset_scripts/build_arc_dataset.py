@@ -35,6 +35,11 @@ permutation of colours 1-9, colour 0 fixed), each its own puzzle id. Train rows 
 translation inside the 30x30 canvas except one random pair per version (as the original);
 test rows none.
 
+--canvas N puts every grid in an N x N canvas instead of 30x30 (seq_len N * N, the same layout
+and the same random draws): for task sets of small grids, e.g. --canvas 13 for grids up to
+12x12 (169 positions instead of 900). N must hold every grid with its EOS border (N >= the
+longest grid side + 1; 30 holds any ARC grid).
+
 Split modes:
   original  training tasks (all pairs) + evaluation tasks' demo pairs -> train;
             evaluation tasks' test pairs -> test (test-time training, as in the paper).
@@ -68,8 +73,8 @@ import pyarrow as pa
 from dataset_scripts.common import (set_build_command, Reporter, SplitWriter, base_columns, finish, fixed_list_array,
                                     folder_size_bytes, metadata_dict, run_cli, write_card, write_metadata, builder_parser, MAX_REPORTED)
 from dataset_scripts.arc import ARC_RELEASES, load_release, task_set_digest
-from dataset_scripts.formats import (ARC_COLOR_OFFSET, ARC_EOS_ID, ARC_MAX_SIZE, ARC_SEQ_LEN, ARC_TOKEN_NAMES,
-                                     ARC_VOCAB_SIZE, dihedral, relabel_first_appearance, validate_arc_grid)
+from dataset_scripts.formats import (ARC_COLOR_OFFSET, ARC_EOS_ID, ARC_MAX_SIZE, ARC_TOKEN_NAMES, ARC_VOCAB_SIZE,
+                                     arc_canvas_needed, dihedral, relabel_first_appearance, validate_arc_grid)
 
 #: `--source` shorthands for releases (`--source arc-agi-1` once read the uncorrected `arc1.json`).
 SOURCE_RELEASES = {"arc-agi-1": "arc-agi-1-2024", "arc-agi-2": "arc-agi-2-hrm"}
@@ -99,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tasks", type=int, default=None,
                    help="use only the first N tasks (sorted by id) of each task set (for quick builds)")
     p.add_argument("--no-translation", action="store_true", help="do not translate train rows")
+    p.add_argument("--canvas", type=int, default=ARC_MAX_SIZE, metavar="N",
+                   help="side of the square canvas every grid is placed in (seq_len N * N; default 30, the ARC "
+                        "layout); must hold the longest grid side + 1 (its EOS border)")
     p.add_argument("--allow-demo-variants", action="store_true",
                    help="keep evaluation demo pairs that are a dihedral x colour version of a test pair (the "
                         "original HRM keeps them; by default they are dropped as leaks and reported)")
@@ -299,6 +307,19 @@ def _task_json(task: dict) -> dict:
             for part, pairs in task.items()}
 
 
+def check_canvas(canvas: int, tasks: dict[str, dict]) -> None:
+    """`--canvas` must hold every grid of the build with its EOS border (one line naming the largest grid)."""
+    if not 2 <= canvas <= ARC_MAX_SIZE:
+        raise ValueError(f"--canvas must be 2..{ARC_MAX_SIZE}, got {canvas}")
+    grids = [(tid, g) for tid, task in tasks.items() for part in ("train", "test") for pair in task[part]
+             for g in pair if g is not None]
+    tid, largest = max(grids, key=lambda item: arc_canvas_needed(*item[1].shape))
+    if arc_canvas_needed(*largest.shape) > canvas:
+        raise ValueError(f"--canvas {canvas} is too small: task {tid} has a {largest.shape[0]}x{largest.shape[1]} "
+                         f"grid, which needs a canvas of at least {arc_canvas_needed(*largest.shape)} (its longest "
+                         f"side + 1 for the EOS border)")
+
+
 # ----------------------------------------------------------------------------- versions
 
 
@@ -329,23 +350,23 @@ def task_versions(task: dict, num_aug: int, rng: np.random.Generator) -> list[tu
     return versions
 
 
-def place_batch(grids: np.ndarray, r0: np.ndarray, c0: np.ndarray) -> np.ndarray:
-    """Encode a batch of same-shape colour grids (V, h, w) at per-row offsets -> (V, 900) uint8
+def place_batch(grids: np.ndarray, r0: np.ndarray, c0: np.ndarray, canvas: int = ARC_MAX_SIZE) -> np.ndarray:
+    """Encode a batch of same-shape colour grids (V, h, w) at per-row offsets -> (V, canvas * canvas) uint8
     tokens with the EOS row below and EOS column right of each grid (vectorised)."""
     v, h, w = grids.shape
-    out = np.zeros((v, ARC_MAX_SIZE, ARC_MAX_SIZE), dtype=np.uint8)
+    out = np.zeros((v, canvas, canvas), dtype=np.uint8)
     rows = r0[:, None, None] + np.arange(h)[None, :, None]
     cols = c0[:, None, None] + np.arange(w)[None, None, :]
     out[np.arange(v)[:, None, None], rows, cols] = grids + ARC_COLOR_OFFSET
     er = r0 + h  # EOS row
-    sel = np.flatnonzero(er < ARC_MAX_SIZE)
+    sel = np.flatnonzero(er < canvas)
     if len(sel):
         out[sel[:, None], er[sel][:, None], c0[sel][:, None] + np.arange(w)[None, :]] = ARC_EOS_ID
     ec = c0 + w  # EOS column
-    sel = np.flatnonzero(ec < ARC_MAX_SIZE)
+    sel = np.flatnonzero(ec < canvas)
     if len(sel):
         out[sel[:, None], r0[sel][:, None] + np.arange(h)[None, :], ec[sel][:, None]] = ARC_EOS_ID
-    return out.reshape(v, ARC_SEQ_LEN)
+    return out.reshape(v, canvas * canvas)
 
 
 def pair_key_images(inp: np.ndarray, out: np.ndarray, all_symmetries: bool) -> set[int]:
@@ -404,9 +425,9 @@ class RowBuffer:
 
 def emit_pair(buf: RowBuffer, inp: np.ndarray, out: np.ndarray, versions: list, ids: np.ndarray, group: int,
               tid: str, pair_index: int, is_test: bool, translate: np.ndarray | bool,
-              rng: np.random.Generator) -> None:
+              rng: np.random.Generator, canvas: int = ARC_MAX_SIZE) -> None:
     """Rows of one pair in every version of its task (batched per dihedral transform); `translate` says per
-    version (or for all) whether the row gets a random offset in the canvas."""
+    version (or for all) whether the row gets a random offset in the canvas x canvas square."""
     ks = np.array([k for k, _ in versions])
     perms = np.stack([p for _, p in versions])
     for k in np.unique(ks):
@@ -415,12 +436,13 @@ def emit_pair(buf: RowBuffer, inp: np.ndarray, out: np.ndarray, versions: list, 
         ga, gb = perms[sel][:, a], perms[sel][:, b]
         m = len(sel)
         shift = np.broadcast_to(np.asarray(translate, dtype=bool), ks.shape)[sel]
-        r0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[0], b.shape[0]) + 1, size=m) * shift
-        c0 = rng.integers(0, ARC_MAX_SIZE - max(a.shape[1], b.shape[1]) + 1, size=m) * shift
+        r0 = rng.integers(0, canvas - max(a.shape[0], b.shape[0]) + 1, size=m) * shift
+        c0 = rng.integers(0, canvas - max(a.shape[1], b.shape[1]) + 1, size=m) * shift
         if isinstance(buf, RowCounter):  # the same draws as a real build, nothing encoded
             buf.add(puzzle_identifiers=ids[sel])
             continue
-        buf.add(inputs=place_batch(ga, r0, c0), labels=place_batch(gb, r0, c0), puzzle_identifiers=ids[sel],
+        buf.add(inputs=place_batch(ga, r0, c0, canvas), labels=place_batch(gb, r0, c0, canvas),
+                puzzle_identifiers=ids[sel],
                 group_id=np.full(m, group, np.int32), task_id=np.full(m, tid, dtype=object),
                 pair_index=np.full(m, pair_index, np.int16), is_test_pair=np.full(m, is_test),
                 dihedral=np.full(m, k, np.uint8), color_perm=perms[sel])
@@ -443,6 +465,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError("no evaluation tasks: the test split would be empty")
     if args.split_mode == "heldout" and not train_tasks:
         raise ValueError("--split-mode heldout needs training tasks (a training/ sub-folder)")
+    check_canvas(args.canvas, {**train_tasks, **eval_tasks})
     report(f"{len(train_tasks)} training tasks, {len(eval_tasks)} evaluation tasks, split mode {args.split_mode}; "
            + ", ".join(f"{src['name']}: {src['tasks']}" for src in sources))
     rng = np.random.default_rng(args.seed)
@@ -500,10 +523,10 @@ def main(argv: list[str] | None = None) -> dict:
         untranslated = rng.integers(0, max(len(pairs), 1), size=len(versions))
         for j, (i, inp, out, is_test) in enumerate(pairs):
             translate = (untranslated != j) & (not args.no_translation)
-            emit_pair(train_buf, inp, out, versions, ids, group, tid, i, is_test, translate, rng)
+            emit_pair(train_buf, inp, out, versions, ids, group, tid, i, is_test, translate, rng, args.canvas)
         if is_eval:
             for i, (inp, out) in enumerate(task["test"]):
-                emit_pair(test_buf, inp, out, versions, ids, group, tid, i, True, False, rng)
+                emit_pair(test_buf, inp, out, versions, ids, group, tid, i, True, False, rng, args.canvas)
         if (group + 1) % 100 == 0:
             report(f"{group + 1}/{len(all_tasks)} tasks, {train_buf.writer.num_rows + train_buf.rows:,} train rows")
     if args.count_only:
@@ -529,6 +552,7 @@ def main(argv: list[str] | None = None) -> dict:
     build_s = time.perf_counter() - t0
     data_mb = folder_size_bytes(os.path.join(args.output_dir, "data")) / 1e6
     vc = np.asarray(version_counts)
+    square = f"{args.canvas}x{args.canvas}"
 
     aug_text = (
         f"Build-time expansion: every task appears in up to {args.num_aug + 1} distinct versions (the original plus "
@@ -537,23 +561,23 @@ def main(argv: list[str] | None = None) -> dict:
         f"merged, so tasks with few colours or symmetric grids get fewer: min {vc.min()}, mean {vc.mean():.1f}, "
         f"max {vc.max()}). Each version has its own puzzle id (`puzzle_identifier_names[id]` = "
         "`task|d<dihedral>|c<perm>`). Train rows are "
-        + ("not translated. " if args.no_translation else "translated by a random offset inside the 30x30 canvas "
+        + ("not translated. " if args.no_translation else f"translated by a random offset inside the {square} canvas "
            "(the same offset for input and output), except one random pair per version, which stays at the "
            "top-left corner (as the original). ")
         + "Test rows are not translated; to score, decode the prediction, undo the colour permutation "
         "(`color_perm[original] = new`) and then the dihedral transform (`formats.invert_arc_version`), and vote "
         "across the versions of a task.\n\nWhy build-time rather than on-the-fly: it is what the original HRM does, "
         "it keeps the trainer task-agnostic (every row is a plain (inputs, labels, puzzle id) example), and the padded "
-        f"30x30 rows compress well in parquet (this build: {n_train + n_test:,} rows in {data_mb:.0f} MB, written in "
-        f"{build_s:.0f} s).")
+        f"{square} rows compress well in parquet (this build: {n_train + n_test:,} rows in {data_mb:.0f} MB, "
+        f"written in {build_s:.0f} s).")
     mode_text = ("**original**: training tasks (demo and test pairs) and the evaluation tasks' demo pairs are in "
                  "train; the evaluation tasks' test pairs are the test split (test-time training, as in the paper)."
                  if not heldout else
                  "**heldout**: only training tasks are in train; the evaluation tasks' test pairs are the test split "
                  "and nothing of the evaluation tasks is trained on (their test rows use puzzle id 0).")
     meta = metadata_dict(
-        task="arc", vocab_size=ARC_VOCAB_SIZE, seq_len=ARC_SEQ_LEN, token_names=ARC_TOKEN_NAMES,
-        puzzle_identifier_names=names, grid_height=ARC_MAX_SIZE, grid_width=ARC_MAX_SIZE,
+        task="arc", vocab_size=ARC_VOCAB_SIZE, seq_len=args.canvas ** 2, token_names=ARC_TOKEN_NAMES,
+        puzzle_identifier_names=names, grid_height=args.canvas, grid_width=args.canvas,
         num_rows={"train": n_train, "test": n_test}, eos_id=ARC_EOS_ID, color_offset=ARC_COLOR_OFFSET,
         source=args.arc_dir or args.release, split_mode=args.split_mode, num_aug=args.num_aug,
         release=None if args.arc_dir else args.release,
@@ -574,7 +598,8 @@ def main(argv: list[str] | None = None) -> dict:
                license=args.license or "apache-2.0", tags=["hrm", "arc", "abstraction-and-reasoning", "reasoning"],
                splits=["train", "test"], num_rows=meta["num_rows"], schema=schema,
                description=("ARC tasks for the Hierarchical Reasoning Model. Tokens: PAD 0, EOS 1, colour c -> c + 2 "
-                            "(vocab 12); every grid sits in a 30x30 canvas (seq_len 900) with an EOS row below and "
+                            f"(vocab 12); every grid sits in a {square} canvas (seq_len {args.canvas ** 2}) with "
+                            "an EOS row below and "
                             "an EOS column right of it. `labels` is the output grid encoded the same way (PAD cells "
                             "are not scored). Extra columns: `task_id`, `pair_index` (index in the task's "
                             "train/test list), `is_test_pair`, `dihedral` (0-7), `color_perm` "

@@ -10,7 +10,8 @@ Token ids
 * Maze:   PAD 0, ``#`` 1, `` `` 2, ``S`` 3, ``G`` 4, ``o`` 5 (vocab 6, seq_len = H * W).
 * ARC:    PAD 0, EOS 1, colour c -> c + 2 (vocab 12); every grid is placed in a 30x30 canvas
   with an EOS row just below it and an EOS column just right of it (where inside the canvas;
-  the corner cell stays PAD, as in the original HRM code), seq_len 900.
+  the corner cell stays PAD, as in the original HRM code), seq_len 900. A smaller N x N canvas
+  (seq_len N * N, `build_arc_dataset.py --canvas N`) is the same layout for tasks of small grids.
 """
 
 from __future__ import annotations
@@ -375,39 +376,60 @@ def validate_arc_grid(grid, name: str = "grid") -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def encode_arc_grid(grid, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """ARC grid (h, w) -> (900,) uint8 tokens: colours + 2 placed at ``offset`` in a 30x30 PAD
-    canvas, EOS (1) in the row just below and the column just right of the grid."""
+def arc_canvas_size(seq_len: int) -> int | None:
+    """The side N of the ARC canvas of a token layout of `seq_len` = N * N cells (2 <= N <= 30), else None."""
+    n = int(round(float(seq_len) ** 0.5)) if isinstance(seq_len, (int, np.integer)) and seq_len > 0 else 0
+    return n if 2 <= n <= ARC_MAX_SIZE and n * n == seq_len else None
+
+
+def arc_canvas_needed(height: int, width: int) -> int:
+    """The smallest canvas that holds an h x w grid with its EOS border: its longer side + 1, except that the full
+    30x30 canvas holds any ARC grid (a 30-wide grid has no border there, as in the original layout)."""
+    return min(max(height, width) + 1, ARC_MAX_SIZE)
+
+
+def _canvas_of(tokens: np.ndarray) -> int:
+    t = np.asarray(tokens)
+    n = t.shape[0] if t.ndim == 2 and t.shape[0] == t.shape[1] else arc_canvas_size(t.size)
+    if n is None:
+        raise ValueError(f"{t.size} ARC tokens are not a square canvas of 2x2..{ARC_MAX_SIZE}x{ARC_MAX_SIZE} cells")
+    return n
+
+
+def encode_arc_grid(grid, offset: tuple[int, int] = (0, 0), canvas: int = ARC_MAX_SIZE) -> np.ndarray:
+    """ARC grid (h, w) -> (canvas * canvas,) uint8 tokens (900 by default): colours + 2 placed at ``offset`` in a
+    canvas x canvas PAD square, EOS (1) in the row just below and the column just right of the grid."""
     arr = validate_arc_grid(grid)
     h, w = arr.shape
     r0, c0 = offset
-    if r0 < 0 or c0 < 0 or r0 + h > ARC_MAX_SIZE or c0 + w > ARC_MAX_SIZE:
-        raise ValueError(f"grid {h}x{w} at offset {offset} does not fit in {ARC_MAX_SIZE}x{ARC_MAX_SIZE}")
-    out = np.zeros((ARC_MAX_SIZE, ARC_MAX_SIZE), dtype=np.uint8)
+    if r0 < 0 or c0 < 0 or r0 + h > canvas or c0 + w > canvas:
+        raise ValueError(f"grid {h}x{w} at offset {offset} does not fit in {canvas}x{canvas}")
+    out = np.zeros((canvas, canvas), dtype=np.uint8)
     out[r0:r0 + h, c0:c0 + w] = arr + ARC_COLOR_OFFSET
-    if r0 + h < ARC_MAX_SIZE:
+    if r0 + h < canvas:
         out[r0 + h, c0:c0 + w] = ARC_EOS_ID
-    if c0 + w < ARC_MAX_SIZE:
+    if c0 + w < canvas:
         out[r0:r0 + h, c0 + w] = ARC_EOS_ID
     return out.reshape(-1)
 
 
 def decode_arc_grid(tokens: np.ndarray, strict: bool = False) -> np.ndarray:
-    """(900,) or (30, 30) tokens -> ARC grid (h, w) uint8, cropped at the EOS border.
+    """(N * N,) or (N, N) tokens (N = 30, or a smaller canvas) -> ARC grid (h, w) uint8, cropped at the EOS border.
 
     The grid is the largest rectangle anchored at the top-left corner whose cells are all
     colour tokens (a model's prediction may be ragged; this picks the best rectangle, as the
     original evaluator does). ``strict=True`` instead raises ``ValueError`` unless the
     tokens are exactly a well-formed encoding (as produced by ``encode_arc_grid``).
     """
-    t = np.asarray(tokens).reshape(ARC_MAX_SIZE, ARC_MAX_SIZE)
+    n = _canvas_of(tokens)
+    t = np.asarray(tokens).reshape(n, n)
     is_colour = (t >= ARC_COLOR_OFFSET) & (t < ARC_COLOR_OFFSET + 10)
     # run[r] = number of leading colour cells in row r, clipped by the rows above.
     best_area, best = 0, (0, 0)
-    width = ARC_MAX_SIZE
-    for r in range(ARC_MAX_SIZE):
+    width = n
+    for r in range(n):
         row = is_colour[r]
-        lead = int(np.argmin(row)) if not row.all() else ARC_MAX_SIZE
+        lead = int(np.argmin(row)) if not row.all() else n
         width = min(width, lead)
         if width == 0:
             break
@@ -418,14 +440,15 @@ def decode_arc_grid(tokens: np.ndarray, strict: bool = False) -> np.ndarray:
     if strict:
         if h == 0:
             raise ValueError("no ARC grid at the top-left corner")
-        if not np.array_equal(encode_arc_grid(grid), t.reshape(-1)):
+        if not np.array_equal(encode_arc_grid(grid, canvas=n), t.reshape(-1)):
             raise ValueError(f"tokens are not a well-formed {h}x{w} ARC grid encoding")
     return grid
 
 
 def arc_grid_location(tokens: np.ndarray) -> tuple[int, int, int, int]:
     """(r0, c0, h, w) of the (possibly translated) grid in a well-formed encoding."""
-    t = np.asarray(tokens).reshape(ARC_MAX_SIZE, ARC_MAX_SIZE)
+    n = _canvas_of(tokens)
+    t = np.asarray(tokens).reshape(n, n)
     cells = np.argwhere(t >= ARC_COLOR_OFFSET)
     if len(cells) == 0:
         raise ValueError("no colour cells in ARC tokens")

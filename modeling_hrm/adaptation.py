@@ -7,8 +7,8 @@ training does for one task, at inference, with the network frozen:
 
 1. the task's versions are made as the ARC builder makes them (`build_arc_dataset.task_versions`: the identity and
    up to `num_aug` distinct dihedral x colour-permutation versions, colour 0 fixed), and its demonstration pairs are
-   encoded in every version as the builder encodes training rows (`emit_pair`: a random translation in the 30x30
-   canvas, except one random pair per version);
+   encoded in every version as the builder encodes training rows (`emit_pair`: a random translation in the model's
+   canvas, 30x30 or the smaller one of a `--canvas` build, except one random pair per version);
 2. each version gets a new row of the puzzle-embedding table, zero-initialised as in training;
 3. `steps` optimizer steps train only those rows: one ACT segment per step in training mode with the carry kept
    across steps (deep supervision, halting with exploration), the model's own loss (stablemax or softmax LM loss
@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .pipeline_puzzle_solving import PuzzleError, arc_task_key, parse_arc_task, read_if_file
-from .solve import check_model_for
+from .pipeline_puzzle_solving import PuzzleError, arc_task_key, check_arc_grids_fit, parse_arc_task, read_if_file
 
 DEFAULT_STEPS = 100
 DEFAULT_NUM_AUG = 7  # 8 versions, as many as the pipeline's 8 dihedral versions of a blank-id solve
@@ -124,7 +123,8 @@ def adapt_to_task(model, task, steps: int = DEFAULT_STEPS, num_aug: int = DEFAUL
     """Learn new puzzle-embedding rows for an ARC task from its demonstration pairs, the network frozen.
 
     Args:
-        model: an HRM or TRM model of the ARC layout (vocab 12, seq_len 900) with a puzzle embedding.
+        model: an HRM or TRM model of the ARC layout (vocab 12, seq_len 900, or N * N for a smaller canvas) with a
+            puzzle embedding.
         task: the ARC task (dict, JSON text or the path of a JSON file) with at least one demonstration pair;
             test outputs, if given, are not used.
         steps: optimizer steps (one ACT segment each).
@@ -140,17 +140,20 @@ def adapt_to_task(model, task, steps: int = DEFAULT_STEPS, num_aug: int = DEFAUL
 
     Returns an `AdaptationResult`; the model's table gains the rows (or reuses those of an earlier adaptation of
     the same task) and `config.adapted_tasks[task_key]` records the versions. Raises `ValueError` (one line) for a
-    task without demonstrations, steps < 1, a model that cannot take ARC grids or has no puzzle embedding.
+    task without demonstrations, steps < 1, a model that cannot take ARC grids or has no puzzle embedding, a grid
+    larger than the model's canvas.
     """
     from dataset_scripts.build_arc_dataset import emit_pair, task_versions
 
     check_adaptation_args(steps, num_aug, lr, weight_decay, batch_size)
-    check_model_for(model, "arc")
+    check_arc_grids_fit(model.config, [])
     if model.config.puzzle_emb_ndim == 0 or model.puzzle_embedding is None:
         raise ValueError("this model has no puzzle embedding (puzzle_emb_ndim=0): there is nothing to adapt")
     parsed = parse_arc_task(read_if_file(task))
     if not parsed["train"]:
         raise PuzzleError('cannot adapt to an ARC task without demonstrations: its "train" list is empty')
+    canvas = check_arc_grids_fit(model.config, [g for i, o in parsed["train"] for g in (i, o)]
+                                 + [grid for grid, _ in parsed["test"]])
     key = arc_task_key(parsed)
     rng = np.random.default_rng(seed)
 
@@ -163,7 +166,7 @@ def adapt_to_task(model, task, steps: int = DEFAULT_STEPS, num_aug: int = DEFAUL
     untranslated = rng.integers(0, len(parsed["train"]), size=len(versions))
     for j, (inp, out) in enumerate(parsed["train"]):
         emit_pair(rows, inp.astype(np.uint8), out.astype(np.uint8), versions, np.asarray(ids, np.int32), 0, key, j,
-                  False, untranslated != j, rng)
+                  False, untranslated != j, rng, canvas)
     device = model.puzzle_embedding.weight.device
     inputs = torch.as_tensor(rows.column("inputs"), dtype=torch.long, device=device)
     labels = torch.as_tensor(rows.column("labels"), dtype=torch.long, device=device)

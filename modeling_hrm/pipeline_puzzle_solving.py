@@ -81,16 +81,18 @@ from transformers import Pipeline
 
 try:  # the installed package
     from dataset_scripts.arc import grid_to_str, invert_arc_version, rank_candidates, str_to_grid
-    from dataset_scripts.formats import (MAZE_GOAL, MAZE_START, check_color_perm, check_maze_solution,
-                                         check_sudoku_grid, check_sudoku_solution, decode_maze, decode_sudoku,
-                                         dihedral, encode_arc_grid, encode_sudoku, maze_bfs_distances, parse_maze,
-                                         parse_sudoku, validate_arc_grid)
+    from dataset_scripts.formats import (MAZE_GOAL, MAZE_START, arc_canvas_needed, arc_canvas_size,
+                                         check_color_perm, check_maze_solution, check_sudoku_grid,
+                                         check_sudoku_solution, decode_maze, decode_sudoku, dihedral, encode_arc_grid,
+                                         encode_sudoku, maze_bfs_distances, parse_maze, parse_sudoku,
+                                         validate_arc_grid)
     from dataset_scripts.sudoku import SudokuSolver
 except ImportError:  # remote code: the copies saved next to the weights
     from .arc import grid_to_str, invert_arc_version, rank_candidates, str_to_grid
-    from .formats import (MAZE_GOAL, MAZE_START, check_color_perm, check_maze_solution, check_sudoku_grid,
-                          check_sudoku_solution, decode_maze, decode_sudoku, dihedral, encode_arc_grid,
-                          encode_sudoku, maze_bfs_distances, parse_maze, parse_sudoku, validate_arc_grid)
+    from .formats import (MAZE_GOAL, MAZE_START, arc_canvas_needed, arc_canvas_size, check_color_perm,
+                          check_maze_solution, check_sudoku_grid, check_sudoku_solution, decode_maze, decode_sudoku,
+                          dihedral, encode_arc_grid, encode_sudoku, maze_bfs_distances, parse_maze, parse_sudoku,
+                          validate_arc_grid)
     from .sudoku import SudokuSolver
 
 TASK = "puzzle-solving"
@@ -296,11 +298,35 @@ def check_model_fits(config, puzzle: Puzzle) -> None:
         h, w = puzzle.grid.shape
         vocab, seq_len, what = MAZE_VOCAB_SIZE, h * w, f"a {h}×{w} maze"
     else:
-        vocab, seq_len, what = ARC_VOCAB_SIZE, ARC_SEQ_LEN, "an ARC grid"
+        check_arc_grids_fit(config, [grid for grid, _ in puzzle.tests])
+        return
     if (config.seq_len, config.vocab_size) != (seq_len, vocab):
         raise PuzzleError(f"{what} needs a model with seq_len={seq_len}, vocab_size={vocab}, but this model has "
                           f"seq_len={config.seq_len}, vocab_size={config.vocab_size} (trained on another puzzle "
                           f"kind or size?)")
+
+
+def arc_canvas(config) -> int | None:
+    """The side N of an ARC model's canvas (vocab 12, seq_len N * N: 30, or smaller for a small-grid build), or
+    None for a model of another puzzle kind."""
+    return arc_canvas_size(config.seq_len) if config.vocab_size == ARC_VOCAB_SIZE else None
+
+
+def check_arc_grids_fit(config, grids) -> int:
+    """The model's ARC canvas, after checking that it can take these grids (each with its EOS border, as the
+    builder's `--canvas`); one-line `PuzzleError` naming the first grid that does not fit."""
+    canvas = arc_canvas(config)
+    if canvas is None:
+        raise PuzzleError(f"an ARC grid needs a model with seq_len={ARC_SEQ_LEN} (a 30x30 canvas, or N*N for an NxN "
+                          f"one), vocab_size={ARC_VOCAB_SIZE}, but this model has seq_len={config.seq_len}, "
+                          f"vocab_size={config.vocab_size} (trained on another puzzle kind or size?)")
+    for grid in grids:
+        need = arc_canvas_needed(*np.shape(grid))
+        if need > canvas:
+            raise PuzzleError(f"an ARC grid of {np.shape(grid)[0]}x{np.shape(grid)[1]} needs a canvas of at least "
+                              f"{need}x{need} (seq_len {need * need}), but this model's canvas is {canvas}x{canvas} "
+                              f"(seq_len {config.seq_len})")
+    return canvas
 
 
 def arc_plan(config, puzzle_id: int = 0, augment: bool = True, arc_versions=None) -> list[tuple[int, np.ndarray, int]]:
@@ -424,7 +450,7 @@ class PuzzleSolvingPipeline(Pipeline):
     def preprocess(self, puzzle, kind=None, puzzle_id=0, augment=True, arc_versions=None, adapt_steps=None):
         config = self.model.config
         puzzle = read_if_file(puzzle)
-        if kind is None and _is_grid(puzzle) and (config.vocab_size, config.seq_len) == (ARC_VOCAB_SIZE, ARC_SEQ_LEN):
+        if kind is None and _is_grid(puzzle) and arc_canvas(config) is not None:
             kind = "arc"  # a bare grid given to an ARC model is a test input, not a Sudoku
         parsed = parse_puzzle(puzzle, kind, precheck=False)  # solvability: checked after the model, if needed
         check_model_fits(config, parsed)
@@ -439,7 +465,8 @@ class PuzzleSolvingPipeline(Pipeline):
                 arc_versions = self._adapted_versions(puzzle, parsed, adapt_steps, arc_versions, puzzle_id)
             plan = arc_plan(config, puzzle_id, augment, arc_versions)
             try:
-                rows = np.stack([np.asarray(encode_arc_grid(dihedral(perm[grid], k))).reshape(-1)
+                canvas = arc_canvas(config)
+                rows = np.stack([np.asarray(encode_arc_grid(dihedral(perm[grid], k), canvas=canvas)).reshape(-1)
                                  for grid, _ in parsed.tests for k, perm, _ in plan])
             except ValueError as err:
                 raise PuzzleError(f"invalid ARC task: {err}") from None
@@ -630,7 +657,7 @@ class PuzzleSolvingPipeline(Pipeline):
 
 
 def _grid_shape(puzzle: Puzzle) -> tuple[int, int] | None:
-    """(height, width) of a Sudoku or maze grid; None for ARC (always 30×30 tokens)."""
+    """(height, width) of a Sudoku or maze grid; None for ARC (grids in a square canvas)."""
     return None if puzzle.grid is None else tuple(puzzle.grid.shape)
 
 

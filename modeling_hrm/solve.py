@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .pipeline_puzzle_solving import PuzzleError, parse_puzzle
+from .pipeline_puzzle_solving import PuzzleError, check_arc_grids_fit, parse_puzzle
 from .pipeline_puzzle_solving import parse_arc_task as _parse_arc_task
 
 KINDS = ("sudoku", "maze", "arc")
@@ -129,7 +129,11 @@ def expected_shape(kind: str, size: int | None = None) -> tuple[int, int]:
 
 
 def check_model_for(model, kind: str, size: int | None = None) -> None:
-    """Raise `PuzzleError` if the model's vocabulary / sequence length cannot take this kind of puzzle."""
+    """Raise `PuzzleError` if the model's vocabulary / sequence length cannot take this kind of puzzle (ARC: any
+    square canvas, 30x30 or smaller)."""
+    if kind == "arc":
+        check_arc_grids_fit(model.config, [])
+        return
     vocab, seq_len = expected_shape(kind, size)
     cfg = model.config
     what = {"sudoku": f"a {size}×{size} Sudoku", "maze": f"a maze of {size} cells", "arc": "an ARC grid"}[kind]
@@ -229,7 +233,7 @@ def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, ma
 
     fm = _formats()
     parsed = parse_arc_task(task)
-    check_model_for(model, "arc")
+    canvas = check_arc_grids_fit(model.config, [grid for grid, _ in parsed["test"]])
     from .pipeline_puzzle_solving import arc_plan
 
     plan = arc_plan(model.config, puzzle_identifier, augment, versions)
@@ -237,7 +241,7 @@ def solve_arc_task(model, task, *, puzzle_identifier: int = 0, versions=None, ma
     results = []
     for grid_in, grid_out in parsed["test"]:
         try:
-            batch = np.stack([np.asarray(fm.encode_arc_grid(fm.dihedral(perm[grid_in], k))).reshape(-1)
+            batch = np.stack([np.asarray(fm.encode_arc_grid(fm.dihedral(perm[grid_in], k), canvas=canvas)).reshape(-1)
                               for k, perm, _ in plan])
         except ValueError as err:
             raise PuzzleError(f"invalid ARC task: {err}") from None

@@ -133,3 +133,47 @@ def test_hrm_solve_adapts_and_saves(task, tmp_path):
     assert list(reloaded.config.adapted_tasks) == [arc_task_key(parse_arc_task(task))]
     assert reloaded.config.num_puzzle_identifiers == 5 + len(next(iter(reloaded.config.adapted_tasks.values()))
                                                              ["versions"])
+
+
+def test_small_canvas_model_adapts_and_solves(task, tmp_path):
+    """A model of a `--canvas 13` build (seq_len 169): the demonstrations become 13x13 rows, translated inside that
+    canvas as the builder does; the adapted model solves through the pipeline, also reloaded; a grid that does not
+    fit the canvas is refused in one line before anything changes."""
+    from dataset_scripts import formats as F
+    from modeling_hrm.pipeline_puzzle_solving import PuzzleError
+
+    model = tiny_model(seq_len=169)
+    inputs = []
+    real_forward = model.forward
+
+    def spy(input_ids, *args, **kwargs):
+        inputs.append(input_ids.clone())
+        return real_forward(input_ids, *args, **kwargs)
+
+    model.forward = spy
+    result = adapt_to_task(model, task, steps=2, num_aug=1)
+    model.forward = real_forward
+    rows = torch.cat(inputs[:2]).numpy()
+    assert rows.shape == (2 * result.num_rows, 169)
+    corners = [F.arc_grid_location(r)[:2] for r in rows]
+    assert (0, 0) in corners and any(c != (0, 0) for c in corners)  # one pair per version stays at the corner
+    demo_inputs = {np.asarray(p["input"]).tobytes() for p in task["train"]}
+    for r in rows:  # each row is a demonstration input in one of the versions, moved inside the 13x13 canvas
+        r0, c0, h, w = F.arc_grid_location(r)
+        grid = F.decode_arc_grid(np.roll(r.reshape(13, 13), (-r0, -c0), axis=(0, 1)))
+        assert any(F.invert_arc_version(grid, k, perm).astype(np.int64).tobytes() in demo_inputs
+                   for k, perm, _ in result.versions)
+
+    answer = pipeline("puzzle-solving", model=model)(task)  # the adapted rows are found by the task's key
+    direct = solve_arc_task(model, task, versions=result.versions)
+    assert answer["attempts"] == [[a.tolist() for a in direct[0].attempts[:2]]]
+    model.save_pretrained(tmp_path / "small")
+    reloaded = load_pretrained_model(tmp_path / "small")
+    assert pipeline("puzzle-solving", model=reloaded)(task)["attempts"] == answer["attempts"]
+
+    big = {"train": task["train"] + [{"input": [[1] * 13] * 3, "output": [[2] * 13] * 3}], "test": task["test"]}
+    before = model.puzzle_embedding.weight.clone()
+    with pytest.raises(PuzzleError, match=r"an ARC grid of 3x13 needs a canvas of at least 14x14 \(seq_len 196\), "
+                                          r"but this model's canvas is 13x13 \(seq_len 169\)"):
+        adapt_to_task(model, big, steps=1)
+    assert torch.equal(model.puzzle_embedding.weight, before)

@@ -363,3 +363,106 @@ def test_arc_recipes_are_valid_runs(toy_arc, tmp_path, capsys, recipe):
     assert rc == 0, captured.err
     plan = json.loads(captured.out.strip().splitlines()[-1])
     assert plan["groups"] == 5 and plan["max_steps"] == int(plan["epochs"] * 16 / 4)  # 16 rows per epoch
+
+
+# ----------------------------------------------------------------------------- a smaller canvas (--canvas N)
+
+
+def _arrays_digest(folder) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for split in ("train", "test"):
+        arrays = dataset_arrays(load_hrm_dataset(folder, split)[0])
+        for key in ("inputs", "labels", "puzzle_identifiers"):
+            digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
+
+
+def test_default_canvas_build_is_unchanged(toy_arc, tmp_path):
+    """The default layout (30x30) is pinned: this digest is the rows the builder wrote before --canvas existed."""
+    meta = _build(toy_arc, tmp_path / "d", "--num-aug", "3")
+    assert (meta["seq_len"], meta["grid_height"], meta["grid_width"]) == (900, 30, 30)
+    assert _arrays_digest(tmp_path / "d") == DEFAULT_LAYOUT_DIGEST
+    assert _build(toy_arc, tmp_path / "c30", "--num-aug", "3", "--canvas", "30")["puzzle_identifier_names"] == \
+        meta["puzzle_identifier_names"] and _arrays_digest(tmp_path / "c30") == DEFAULT_LAYOUT_DIGEST
+
+
+DEFAULT_LAYOUT_DIGEST = "adee7439bc5ad014bc5b8f9b8daf1f55d3aab62504a651a87be8b4c9c8e33404"
+
+
+def test_small_canvas_build_round_trips_grids(toy_arc, tmp_path):
+    """--canvas 6 (toy grids are at most 3x5): every row is a 6x6 canvas; test rows decode and invert exactly to the
+    task's grids, train rows hold the pair translated inside the 6x6 square with its EOS border."""
+    meta = _build(toy_arc, tmp_path / "d", "--num-aug", "3", "--canvas", "6")
+    assert (meta["seq_len"], meta["grid_height"], meta["grid_width"]) == (36, 6, 6)
+    tasks = {p.stem: json.loads(p.read_text()) for p in toy_arc.rglob("*.json")}
+    translated = 0
+    for split in ("train", "test"):
+        data = load_hrm_dataset(tmp_path / "d", split)[0]
+        arrays = dataset_arrays(data)
+        assert arrays["inputs"].shape[1] == arrays["labels"].shape[1] == 36
+        for j, row in enumerate(data.select_columns(["task_id", "pair_index", "is_test_pair", "dihedral",
+                                                     "color_perm"])):
+            task = tasks[row["task_id"]]
+            pair = task["test" if row["is_test_pair"] else "train"][row["pair_index"]]
+            for key, tokens in (("input", arrays["inputs"][j]), ("output", arrays["labels"][j])):
+                r0, c0, h, w = F.arc_grid_location(tokens)
+                translated += (r0, c0) != (0, 0)
+                moved = np.roll(tokens.reshape(6, 6), (-r0, -c0), axis=(0, 1))  # back to the corner (pads wrap)
+                grid = F.decode_arc_grid(moved, strict=True) if split == "test" else F.decode_arc_grid(moved)
+                assert F.invert_arc_version(grid, row["dihedral"], row["color_perm"]).tolist() == pair[key]
+            if split == "test":
+                assert F.arc_grid_location(arrays["inputs"][j])[:2] == (0, 0)  # test rows are not translated
+    assert translated > 0
+
+
+def test_canvas_must_hold_every_grid_with_its_border(toy_arc, tmp_path, capsys):
+    """The toy set's longest side is 5: --canvas 6 builds, --canvas 5 (no room for the EOS border) and 31 do not."""
+    _build(toy_arc, tmp_path / "ok", "--num-aug", "0", "--canvas", "6")
+    capsys.readouterr()
+    for canvas, message in (("5", "--canvas 5 is too small: task e0 has a 2x5 grid, which needs a canvas of at "
+                                  "least 6"), ("31", "--canvas must be 2..30, got 31")):
+        rc = run_cli(build_arc, ["--output-dir", str(tmp_path / canvas), "--arc-dir", str(toy_arc), "--quiet",
+                                 "--canvas", canvas])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and message in err[0], err
+        assert not (tmp_path / canvas / "hrm_dataset.json").exists()
+
+
+def test_small_canvas_model_solves_through_the_pipeline(toy_arc, tmp_path):
+    """A canvas-6 model: the pipeline and solve_arc_task encode a task exactly as the build's test rows, and decode
+    6x6 predictions back to the task's frame (a model answering the build's labels is right on every version)."""
+    from transformers import pipeline
+
+    import modeling_hrm  # noqa: F401  (registers the pipeline)
+    from modeling_hrm.solve import PuzzleError, solve_arc_task
+
+    meta = _build(toy_arc, tmp_path / "d", "--num-aug", "3", "--canvas", "6")
+    model = _tiny_arc_model(meta)
+    test = dataset_arrays(load_hrm_dataset(tmp_path / "d", "test")[0])
+    label_of = {(int(pid), row.tobytes()): test["labels"][j]
+                for j, (pid, row) in enumerate(zip(test["puzzle_identifiers"], test["inputs"]))}
+    real_solve, seen = model.solve, []
+
+    def oracle(input_ids, puzzle_identifiers=None, **kw):  # the model's outputs, with the build's labels as answers
+        res = real_solve(input_ids, puzzle_identifiers=puzzle_identifiers, **kw)
+        rows = [(int(p), r.numpy().astype(np.uint8).tobytes()) for p, r in zip(puzzle_identifiers, input_ids)]
+        seen.extend(rows)
+        res.predictions = torch.as_tensor(np.stack([label_of[r] for r in rows]).astype(np.int64))
+        return res
+
+    model.solve = oracle
+    task = json.loads((toy_arc / "evaluation" / "e0.json").read_text())
+    versions = A.task_versions_from_metadata(meta, "e0")
+    out = pipeline("puzzle-solving", model=model)(task, arc_versions=versions)
+    assert out["correct"] == [True] and out["answer"] == [task["test"][0]["output"]]
+    assert len(seen) == len(versions) and all(r in label_of for r in seen)  # every row is the build's test row
+    (result,) = solve_arc_task(model, task, versions=versions)
+    assert result.answer.tolist() == task["test"][0]["output"]
+    big = {"train": task["train"], "test": [{"input": [[1] * 6] * 2}]}  # 6 wide: no room for the EOS column
+    with pytest.raises(PuzzleError, match=r"an ARC grid of 2x6 needs a canvas of at least 7x7 \(seq_len 49\), but "
+                                          r"this model's canvas is 6x6 \(seq_len 36\)"):
+        pipeline("puzzle-solving", model=model)(big)
+    with pytest.raises(PuzzleError, match="needs a canvas of at least 7x7"):
+        solve_arc_task(model, big)

@@ -1449,3 +1449,57 @@ def test_train_bad_depth_curriculum(train_inputs, name, extra, pattern):
     shutil.rmtree(train_inputs["work"] / "train-out", ignore_errors=True)
     assert_cli_error(train_cli, [*_base(train_inputs), *extra], pattern)
     assert not (train_inputs["work"] / "train-out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ARC in a smaller canvas (build_arc_dataset.py --canvas N; a model of seq_len N * N)
+# ---------------------------------------------------------------------------------------------------------
+ARC_5X5_TEST = {"train": [{"input": [[1, 0]], "output": [[0, 1]]}], "test": [{"input": [[1] * 5] * 5}]}
+
+
+@pytest.fixture(scope="module")
+def canvas_inputs(work) -> dict:
+    paths = {"work": work, "tasks": work / "canvas-tasks", "model": work / "canvas-5-model"}
+    (paths["tasks"] / "evaluation").mkdir(parents=True, exist_ok=True)
+    (paths["tasks"] / "evaluation" / "big.json").write_text(json.dumps(
+        {"train": [{"input": [[1] * 4] * 4, "output": [[2] * 4] * 4}], "test": [{"input": [[3] * 9] * 2,
+                                                                              "output": [[1]]}]}))
+    HRMForPuzzleSolving(HRMConfig(**dict(TINY, vocab_size=12, seq_len=25, num_puzzle_identifiers=3))).save_pretrained(
+        paths["model"])
+    paths["task-5x5"] = work / "canvas-task-5x5.json"
+    paths["task-5x5"].write_text(json.dumps(ARC_5X5_TEST))
+    return paths
+
+
+CANVAS_BUILD_CASES = [
+    ("canvas-smaller-than-a-grid", ["--canvas", "8"],
+     r"--canvas 8 is too small: task big has a 2x9 grid, which needs a canvas of at least 10"),
+    ("canvas-without-room-for-the-border", ["--canvas", "9"], r"--canvas 9 is too small: .* at least 10"),
+    ("canvas-too-large", ["--canvas", "31"], r"--canvas must be 2\.\.30, got 31"),
+    ("canvas-zero", ["--canvas", "0"], r"--canvas must be 2\.\.30, got 0"),
+]
+
+
+@pytest.mark.parametrize("name,extra,pattern", CANVAS_BUILD_CASES, ids=[c[0] for c in CANVAS_BUILD_CASES])
+def test_build_arc_bad_canvas(canvas_inputs, name, extra, pattern):
+    out = canvas_inputs["work"] / "canvas-out"
+    assert_cli_error(build_arc, ["--output-dir", out, "--arc-dir", canvas_inputs["tasks"], "--num-aug", "0",
+                                 "--quiet", *extra], pattern)
+    assert not (out / "hrm_dataset.json").exists()
+
+
+def test_small_canvas_model_refuses_a_grid_that_does_not_fit(canvas_inputs):
+    from transformers import pipeline
+
+    from modeling_hrm.solve import solve_arc_task
+
+    pattern = r"an ARC grid of 5x5 needs a canvas of at least 6x6 \(seq_len 36\), but this model's canvas is 5x5"
+    model = load_pretrained_model(canvas_inputs["model"])
+    assert_raises(ValueError, pattern, pipeline("puzzle-solving", model=model), ARC_5X5_TEST)
+    assert_raises(ValueError, pattern, pipeline("puzzle-solving", model=model), [[1] * 5] * 5)  # a bare grid
+    assert_raises(ValueError, pattern, solve_arc_task, model, ARC_5X5_TEST)
+    assert_raises(ValueError, pattern, model.adapt_to_task, ARC_5X5_TEST)
+    assert not getattr(model.config, "adapted_tasks", None)
+    assert_cli_error(solve_cli, ["--model", canvas_inputs["model"], "--arc", canvas_inputs["task-5x5"]], pattern)
+    assert_cli_error(solve_cli, ["--model", canvas_inputs["model"], "--arc-task", canvas_inputs["task-5x5"],
+                                 "--adapt-steps", "1"], pattern)
