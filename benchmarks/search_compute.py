@@ -143,6 +143,26 @@ def strip(result: dict) -> dict:
             "reference": {k: v for k, v in result["reference"].items() if k != "correct"}}
 
 
+def dry_run(models: dict, grid: dict, task: str | None, num_puzzles: int, gflops: float) -> None:
+    """Worst-case compute of the grid: trajectories x depth x FLOPs of a segment at the cycles used, per puzzle."""
+    from modeling_hrm.flops import segment_flops
+    from modeling_hrm.search import grid_settings, setting_flops_config
+
+    for name, model in models.items():
+        settings, _ = grid_settings(grid, model.config, task)
+        total = 0.0
+        print(f"## {name}: {len(settings)} settings (+ the plain run) on {num_puzzles} puzzles, at most")
+        for setting in settings:
+            flops = setting.trajectories * (setting.depth or model.config.halt_max_steps) * \
+                segment_flops(setting_flops_config(model.config, setting))
+            total += flops
+            print(f"  {setting.label():60s} {flops / 1e9:10.2f} GFLOP/puzzle")
+        total += model.config.halt_max_steps * segment_flops(model.config)
+        hours = total * num_puzzles / (gflops * 1e9) / 3600
+        print(f"  total {total * num_puzzles / 1e12:.2f} TFLOP: {hours:.2f} h at {gflops:g} GFLOP/s "
+              f"(early exit makes it less)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
@@ -161,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--name", default=None, help="name of the result files (default: the dataset folder's name)")
     p.add_argument("--output-dir", default=str(RESULTS))
+    p.add_argument("--dry-run", action="store_true",
+                   help="print each setting's worst-case FLOPs (every trajectory runs its whole depth) and the time "
+                        "they take at --gflops, then stop")
+    p.add_argument("--gflops", type=float, default=10.0,
+                   help="sustained GFLOP/s assumed by --dry-run (default 10: one loaded CPU core on these small "
+                        "models; measure yours from the plain run's s/100 puzzles)")
     args = p.parse_args(argv)
     try:
         import torch
@@ -183,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"search_compute: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        dry_run(loaded, grid, meta.get("task"), len(arrays["inputs"]), args.gflops)
+        return 0
     name = args.name or Path(args.dataset.rstrip("/")).name
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
