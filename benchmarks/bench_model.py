@@ -29,11 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.harness import (RESULTS, TrainingStep, build_model, command_line, device_name,  # noqa: E402
-                                matmul_rate, model_config, time_interleaved, write_jsonl)
+                                matmul_rate, model_config, paired_ratio, time_interleaved, write_jsonl)
 from modeling_hrm.flops import training_step_flops  # noqa: E402
 
-VARIANTS = {"eager": "ours, eager", "compiled": "ours, compiled (compile_segment, train.py compile: true)",
-            "plain_compile": "torch.compile(model, dynamic=False) of ours: the original's compiled step, stand-in"}
+# (ratio name, slower variant, faster variant)
+RATIOS = (("compiled_over_eager", "eager", "compiled"), ("compiled_over_plain_compile", "plain_compile", "compiled"),
+          ("plain_compile_over_eager", "eager", "plain_compile"))
+VARIANTS = {"eager": "ours, eager", "compiled": "ours, compiled (train.py compile: true)",
+            "plain_compile": "plain torch.compile(model, dynamic=False) of ours (the original's, stand-in)"}
 
 
 def config_from_args(args):
@@ -126,6 +129,7 @@ def bench_training_step(args, model, device):
     results = []
     for name in names:
         result = {**base, "variant": name, "compile": name != "eager", "step_time_s": round(median[name], 4),
+                  "cpu_time_s": round(statistics.median(times[f"{name}:cpu"]), 4),
                   "examples_per_s": round(args.batch_size / median[name], 1),
                   "achieved_gflops": round(flops / median[name] / 1e9, 2)}
         if peak:
@@ -134,24 +138,26 @@ def bench_training_step(args, model, device):
             result["first_compiled_step_s"] = round(times[f"{name}:first"][0], 1)
         results.append(result)
     if args.compare_compile:
-        ratios = {"compiled_over_eager": median["eager"] / median["compiled"],
-                  "compiled_over_plain_compile": median["plain_compile"] / median["compiled"],
-                  "plain_compile_over_eager": median["eager"] / median["plain_compile"],
-                  # per round: the three steps of one round ran back to back, under the same load
-                  "compiled_over_plain_compile_per_round": [round(p / c, 3) for p, c in
-                                                            zip(times["plain_compile"], times["compiled"])]}
+        # Ratios: medians over rounds of the per-round ratio (the steps of one round ran back to back, under the
+        # same load), of wall-clock time and of this process's CPU time (the work done; waiting for a core on a
+        # shared machine does not add to it).
+        ratios = {key: paired_ratio(times, slow, fast) for key, slow, fast in RATIOS}
+        ratios.update({f"{key}_cpu_time": paired_ratio(times, f"{slow}:cpu", f"{fast}:cpu") for key, slow, fast in RATIOS})
+        per_round = [round(p / c, 3) for p, c in zip(times["plain_compile"], times["compiled"])]
         for result in results:
-            result.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in ratios.items()})
+            result.update({k: round(v, 3) for k, v in ratios.items()})
+            result["compiled_over_plain_compile_per_round"] = per_round
             result["compile_speedup"] = round(ratios["compiled_over_eager"], 3)
     write_jsonl(args.output, results, command_line(__file__, args.argv))
     if args.compare_compile:
         print(f"\n{base['model']}, hidden {args.hidden_size}, {args.layers}+{args.layers} layers, batch "
               f"{args.batch_size}, {args.dtype}, {base['device']}, median of {args.steps} interleaved rounds")
         for name in names:
-            print(f"  {VARIANTS[name]:78s} {args.batch_size / median[name]:8.1f} examples/s")
-        print(f"  ours compiled / eager {ratios['compiled_over_eager']:.2f}x, ours compiled / plain compile "
-              f"{ratios['compiled_over_plain_compile']:.2f}x, plain compile / eager "
-              f"{ratios['plain_compile_over_eager']:.2f}x")
+            print(f"  {VARIANTS[name]:76s} {args.batch_size / median[name]:8.1f} examples/s")
+        for clock, suffix in (("wall clock", ""), ("CPU time", "_cpu_time")):
+            print(f"  {clock:10s}: ours compiled / eager {ratios['compiled_over_eager' + suffix]:.2f}x, ours compiled "
+                  f"/ plain compile {ratios['compiled_over_plain_compile' + suffix]:.2f}x, plain compile / eager "
+                  f"{ratios['plain_compile_over_eager' + suffix]:.2f}x (median of per-round ratios)")
     return results
 
 

@@ -112,21 +112,34 @@ def timed(fn: Callable[[], object], device="cpu", clock=time.perf_counter) -> fl
 def time_interleaved(variants: dict[str, Callable[[], object]], rounds: int, warmup: int = 1, device="cpu",
                      between: Callable[[], object] | None = None) -> dict[str, list[float]]:
     """Seconds per call of each variant: `warmup` untimed calls each (compilation happens there), then `rounds`
-    rounds that call every variant once in turn, so that load from other processes hits them alike. `between`
-    runs after each round (e.g. a matmul-rate probe). The first warm-up call of each variant is reported under
-    "<name>:first" (with compilation: the compile time)."""
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    rounds that call every variant once, in turn, the order reversed every other round (so that neither load
+    from other processes nor a drift within a round favours one variant). `between` runs after each round
+    (e.g. a matmul-rate probe).
+
+    Returns, per variant name, the wall-clock seconds of each round; under "<name>:cpu" the CPU time of this
+    process in the same calls (all its threads: the work done, which waiting for a core does not add to); under
+    "<name>:first" the first warm-up call (with compilation: the compile time)."""
+    times: dict[str, list[float]] = {}
     for name, fn in variants.items():
+        times[name], times[f"{name}:cpu"] = [], []
         for i in range(warmup):
             seconds = timed(fn, device)
             if i == 0:
                 times[f"{name}:first"] = [seconds]
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            times[name].append(timed(fn, device))
+    names = list(variants)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            cpu = time.process_time()
+            times[name].append(timed(variants[name], device))
+            times[f"{name}:cpu"].append(time.process_time() - cpu)
         if between is not None:
             between()
     return times
+
+
+def paired_ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
+    """Median over rounds of slow / fast: each round's two calls ran close together, under the same load."""
+    return statistics.median(a / b for a, b in zip(times[slow], times[fast]))
 
 
 def command_line(script: str, argv: list[str] | None = None) -> str:

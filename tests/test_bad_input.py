@@ -1441,11 +1441,16 @@ DEPTH_CURRICULUM_CASES = [
                              "--max_steps", "10"], r"stages must end at increasing steps >= 1, got \[5, 2\]"),
     ("never-reaches-the-model-depth", ["--depth_curriculum", "1x1:2"],
      r"the last stage ends at step 2, not before max_steps 2"),
+    # time-to-accuracy runs
+    ("target-accuracy-above-one", ["--target_exact_accuracy", "95", "--eval_steps", "1"],
+     r"target_exact_accuracy must be in \(0, 1\], got 95"),
+    ("target-accuracy-without-evaluations", ["--target_exact_accuracy", "0.9", "--set", "training.eval_steps=null"],
+     r"target_exact_accuracy needs training\.eval_steps"),
 ]
 
 
 @pytest.mark.parametrize("name,extra,pattern", DEPTH_CURRICULUM_CASES, ids=[c[0] for c in DEPTH_CURRICULUM_CASES])
-def test_train_bad_depth_curriculum(train_inputs, name, extra, pattern):
+def test_train_bad_depth_curriculum_and_target(train_inputs, name, extra, pattern):
     shutil.rmtree(train_inputs["work"] / "train-out", ignore_errors=True)
     assert_cli_error(train_cli, [*_base(train_inputs), *extra], pattern)
     assert not (train_inputs["work"] / "train-out").exists()

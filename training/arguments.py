@@ -108,6 +108,9 @@ class TrainingArguments:
         "help": "evaluate on a fixed random subset of the evaluated split of this size"})
     eval_max_steps: int | None = field(default=None, metadata={
         "help": "ACT segments at evaluation (null = the model's halt_max_steps)"})
+    target_exact_accuracy: float | None = field(default=None, metadata={
+        "help": "stop (final checkpoint and summary) at the first evaluation whose exact accuracy on eval_split "
+                "reaches this, e.g. 0.95: time-to-accuracy runs (benchmarks/time_to_accuracy.py); null = off"})
     eval_early_exit: bool = field(default=False, metadata={
         "help": "let the Q head stop rows early at evaluation (the original runs every segment)"})
     save_steps: int | None = field(default=None, metadata={"help": "write checkpoint-STEP/ every N steps (and at the end)"})
@@ -412,6 +415,12 @@ def check_training_arguments(t: TrainingArguments) -> None:
         raise ConfigError(f"training.max_train_minutes must be > 0, got {t.max_train_minutes}")
     if t.push_to_hub and not t.hub_model_id:
         raise ConfigError("--push_to_hub needs --hub_model_id OWNER/NAME")
+    if t.target_exact_accuracy is not None:
+        if not 0.0 < t.target_exact_accuracy <= 1.0:
+            raise ConfigError(f"training.target_exact_accuracy must be in (0, 1], got {t.target_exact_accuracy}")
+        if not t.eval_steps:
+            raise ConfigError("training.target_exact_accuracy needs training.eval_steps (the evaluations that "
+                              "check it)")
     if t.depth_curriculum is not None:
         from training.curriculum import parse_depth_curriculum
 

@@ -233,6 +233,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
             logger.warning("TensorBoard tracker unavailable (is tensorboard installed?); metrics go to metrics.jsonl only")
 
     last_eval: dict = {}
+    eval_seconds = 0.0  # spent in evaluations (part of the training wall time until the loop ends)
 
     def log_metrics(metrics: dict, step: int) -> None:
         accelerator.log(metrics, step=step)
@@ -243,8 +244,10 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     def run_eval(step: int) -> dict:
         from training.evaluation import evaluate_model
 
+        nonlocal eval_seconds
         if test_arrays is None:
             return {}
+        start = time.monotonic()
         model.eval()
         # At the training precision: the model's forward_dtype, or Accelerate's autocast as in training.
         with ema.swapped_in(hrm) if ema is not None else contextlib.nullcontext(), accelerator.autocast():
@@ -255,6 +258,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
         log_metrics(metrics, step)
         if accelerator.is_main_process:
             logger.info("step %d eval: %s", step, json.dumps(result))
+        eval_seconds += time.monotonic() - start
         return result
 
     def write_card(model_dir: Path, step: int) -> None:
@@ -351,6 +355,9 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
             window_start, window_steps = time.monotonic(), 0
         if t.eval_steps and step % t.eval_steps == 0 and step < max_steps and not stop_now:
             last_eval = run_eval(step)
+            if t.target_exact_accuracy is not None and last_eval.get("exact_accuracy", 0.0) >= t.target_exact_accuracy:
+                stopped_by = "target_exact_accuracy"
+                break
         if t.save_steps and step % t.save_steps == 0 and step < max_steps and not stop_now:
             last_saved = save(step, train_seconds_before + time.monotonic() - run_start)
         if stop_now:
@@ -360,8 +367,9 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     if progress is not None:
         progress.close()
     train_seconds = train_seconds_before + time.monotonic() - run_start
+    loop_eval_seconds = eval_seconds
     steps_run = step - start_step
-    if step > start_step or not last_eval:
+    if (step > start_step or not last_eval) and stopped_by != "target_exact_accuracy":  # else just evaluated
         last_eval = run_eval(step)
     final = save(step, train_seconds)
     model_dir = output_dir / "model"
@@ -371,7 +379,7 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     digests = gather_object([weights_digest(hrm)])
     summary = {"step": step, "max_steps": max_steps, "epoch": stream.epoch_at(step), "stopped_by": stopped_by,
                "model_type": hrm.config.model_type, "num_processes": world, "global_batch_size": global_batch,
-               "train_seconds": round(train_seconds, 3),
+               "train_seconds": round(train_seconds, 3), "eval_seconds": round(loop_eval_seconds, 3),
                "examples_per_second": round(steps_run * global_batch / max(time.monotonic() - run_start, 1e-9), 2),
                "eval": last_eval, "checkpoint": str(final), "model_dir": str(model_dir),
                "weights_sha256": digests, "ranks_in_sync": len(set(digests)) == 1}
