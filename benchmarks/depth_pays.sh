@@ -1,37 +1,37 @@
 #!/usr/bin/env bash
-# Where recursion pays (issue 11): rebuild the depth-knob data set and reproduce the headline comparison of HRM,
-# TRM and the same-size Transformer at equal training time, then print the RESULT line (means over SEEDS).
+# Where recursion pays, in an open world: rebuild the 6x6 Sudoku family (distinct puzzles, a validation split,
+# test buckets by depth, training puzzles no deeper than 4 propagation rounds; its card proves that no test answer
+# is a training answer) and run the headline of docs/RESULTS.md §1: TRM and HRM against parameter- and
+# compute-matched Transformers, each tuned on the same learning-rate x warm-up grid on the validation split, at
+# one training-FLOP budget per run, 3 seeds; then print, last, the RESULT line.
 #
-#   bash benchmarks/depth_pays.sh                      # seeds 0 1 2 (about 3 x 5 x 3 = 45 minutes on a quiet machine)
-#   SEEDS=0 bash benchmarks/depth_pays.sh              # one seed
-#   PYTHON=/path/to/python MINUTES=8 bash benchmarks/depth_pays.sh
+#   bash benchmarks/depth_pays.sh                        # seeds 0 1 2, 16 TFLOP per run (about 30 runs)
+#   SEEDS="0 1" BUDGET_TFLOPS=8 bash benchmarks/depth_pays.sh
+#   PYTHON=/path/to/python TASK=sudoku6 bash benchmarks/depth_pays.sh
 #
-# Timing: benchmarks/compare_depth.py measures every model's training-step rate back to back in one process (ratios
-# that survive a busy machine) and trains each model for MINUTES x 60 x its rate steps, one thread per run, two runs
-# side by side. ANCHOR is the baseline's steps/s on a quiet machine (3,189 steps in 4 minutes, docs/RESULTS.md §2):
-# with it, MINUTES are quiet-machine minutes whatever else runs; ANCHOR= (empty) uses the rates measured now.
+# Runs two trainings side by side, one thread each; finished runs are kept (outputs/open_world/TASK/) and skipped
+# when the script runs again, so an interrupted benchmark resumes. Budgets are FLOPs (modeling_hrm/flops.py); the
+# wall clock each run took is recorded beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
 SEEDS=${SEEDS:-0 1 2}
-MINUTES=${MINUTES:-5}
-ANCHOR=${ANCHOR-13.3}
-TASK=${TASK:-sudoku4}
-DATA=${DATA:-data/depth/sudoku4}
+TASK=${TASK:-sudoku6}
+BUDGET_TFLOPS=${BUDGET_TFLOPS:-16}
+DATA=${DATA:-data/open/$TASK}
 
-echo "== building $DATA (4x4 Sudoku, depth = rounds of parallel single-propagation, stated in its card)"
-"$PYTHON" dataset_scripts/build_sudoku_dataset.py --source generate --size 4 --num-train 1000 --num-test 300 \
-  --num-aug 20 --seed 0 --output-dir "$DATA" --quiet
+case "$TASK" in
+  sudoku6) build=(--size 6 --num-train 30000 --train-max-rounds 4 --num-val 50 --num-test 200
+                  --eval-buckets "1-2,3,4,5,6,7+,search" --num-aug 0 --seed 0) ;;
+  *) echo "error: TASK must be sudoku6, got '$TASK'" >&2; exit 2 ;;
+esac
 
-anchor=()
-[ -n "$ANCHOR" ] && anchor=(--anchor-steps-per-second "$ANCHOR")
+# The build is deterministic (seeded, the same for any number of worker processes): rebuilding a finished
+# benchmark's folder gives the same rows. SKIP_BUILD=1 reuses the folder as it is.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  echo "== building $DATA (open-world $TASK: its card states the overlap with training and the depth histogram)"
+  "$PYTHON" dataset_scripts/build_sudoku_dataset.py --source generate "${build[@]}" --output-dir "$DATA" --quiet
+fi
 # shellcheck disable=SC2086
-common=(--task "$TASK" --dataset "$DATA" --minutes "$MINUTES" --seeds $SEEDS "${anchor[@]}")
-
-echo "== measuring the training-step rate of each model (one process, interleaved, one thread)"
-"$PYTHON" benchmarks/compare_depth.py speed "${common[@]}"
-echo "== training HRM, TRM and the baseline for $MINUTES minutes each, seeds: $SEEDS"
-"$PYTHON" benchmarks/compare_depth.py run "${common[@]}"
-echo "== evaluating on the whole test split (per depth, inference-time scaling) and plotting"
-"$PYTHON" benchmarks/compare_depth.py report "${common[@]}"
+"$PYTHON" benchmarks/open_world.py all --task "$TASK" --dataset "$DATA" --budget-tflops "$BUDGET_TFLOPS" --seeds $SEEDS

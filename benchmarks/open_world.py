@@ -16,9 +16,12 @@ Protocol (every step is the same for every model):
 - inference setting: segments in 1, 2, 4, 8, 16, with or without early exit (halting on the Q head), chosen per
   run on the validation split; the one-pass baselines have one setting; TRM/HRM are also reported at 1 segment;
 - seeds: the winning cell runs again with seeds 1 and 2 (seed 0 is the tuning run itself);
+- records: each run is evaluated as soon as it is trained; its evaluations and wall clock go to
+  benchmarks/results/open_world/TASK/MODEL/CELL/ (small, committed), checkpoints to outputs/ (large, not), so the
+  benchmark resumes where it stopped, in this session or a later one;
 - report: exact accuracy on the test split (never used for a choice), overall and per depth bucket (the training
   puzzles stop at a shallower depth than the deepest buckets: those measure extrapolation), mean and range over
-  seeds, accuracy vs training FLOPs from checkpoints at 1/4, 1/2, 3/4 of each run, plots, and a last line
+  seeds, accuracy vs training FLOPs (validation, checkpoints at 1/4, 1/2, 3/4 of each run), plots, and a last line
   `RESULT task=... budget_tflops=... hrm=... trm=... baseline_params=... baseline_compute=... seeds=...
   deepest_bucket=... deep_trm=... deep_baseline_best=...` (means over seeds; baseline_params is the
   parameter-matched baseline that is better on validation; deep_baseline_best the best baseline on the deepest
@@ -105,11 +108,21 @@ def cells() -> list[tuple[float, float]]:
     return list(itertools.product(LEARNING_RATES, WARMUP_FRACTIONS))
 
 
+def cell_name(lr: float, warmup: float, seed: int) -> str:
+    return f"lr{lr:g}-wu{warmup:g}-seed{seed}"
+
+
 def run_dir(args, name: str, lr: float, warmup: float, seed: int) -> Path:
-    return Path(args.runs_dir) / args.task / name / f"lr{lr:g}-wu{warmup:g}-seed{seed}"
+    """Checkpoints and logs of a run (large, under outputs/)."""
+    return Path(args.runs_dir) / args.task / name / cell_name(lr, warmup, seed)
 
 
-# ----------------------------------------------------------------------------- training runs
+def record_dir(args, name: str, lr: float, warmup: float, seed: int) -> Path:
+    """The run's small records (evaluations, wall clock), kept under benchmarks/results/ across sessions."""
+    return Path(args.results_dir) / args.task / name / cell_name(lr, warmup, seed)
+
+
+# ----------------------------------------------------------------------------- one run: train, then evaluate
 
 
 def train_command(args, name: str, lr: float, warmup: float, seed: int, steps: int) -> list[str]:
@@ -118,9 +131,8 @@ def train_command(args, name: str, lr: float, warmup: float, seed: int, steps: i
             "--output_dir", str(run_dir(args, name, lr, warmup, seed)), "--seed", str(seed),
             "--max_steps", str(steps), "--learning_rate", str(lr),
             "--lr_warmup_steps", str(max(1, round(warmup * steps))), "--ema_decay", str(ema_decay(steps)),
-            "--save_steps", str(save_every),
-            "--save_total_limit", "0", "--eval_max_examples", "64", "--disable_tqdm", "true",
-            "--report_to", "none"]
+            "--save_steps", str(save_every), "--save_total_limit", "0", "--eval_max_examples", "64",
+            "--disable_tqdm", "true", "--report_to", "none"]
 
 
 def ema_decay(steps: int) -> float:
@@ -129,37 +141,68 @@ def ema_decay(steps: int) -> float:
     return round(1 - 1 / max(2.0, EMA_FRACTION * steps), 6)
 
 
-def run_queue(args, jobs: list[tuple[str, float, float, int]], steps: dict) -> None:
-    """Train every (model, lr, warm-up, seed) not trained yet, `args.parallel` at a time, one thread each; the
-    wall-clock time of each run goes to its folder (`wall_seconds.json`)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    pending = [j for j in jobs if not (run_dir(args, *j) / "model" / "config.json").is_file()]
+def run_one(args, name: str, lr: float, warmup: float, seed: int, steps: int) -> None:
+    """Train the run (unless its model exists), then evaluate it: every inference setting on validation, the best
+    of them (and 1 segment) on test, and the checkpoints along the run at that setting on validation."""
+    out, records = run_dir(args, name, lr, warmup, seed), record_dir(args, name, lr, warmup, seed)
+    records.mkdir(parents=True, exist_ok=True)
+    if not (out / "model" / "config.json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+        started, load = time.time(), os.getloadavg()[0]
+        with open(out.parent / f"{out.name}.log", "w") as log:
+            code = subprocess.call(train_command(args, name, lr, warmup, seed, steps), cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        if code != 0:
+            raise SystemExit(f"error: training {name} {out.name} failed (exit {code}); see {out.parent / out.name}.log")
+        (records / "wall.json").write_text(json.dumps({"wall_seconds": time.time() - started, "load_at_start": load,
+                                                       "load_at_end": os.getloadavg()[0]}))
+    val_arrays, val_names, order = load_split(args.dataset, "validation")
+    val = cached_eval(records / "validation.json", lambda: evaluate(out / "model", val_arrays, val_names, order))
+    setting = best_setting(val)
+    picked = [(val[setting]["segments"], val[setting]["early_exit"])]
+    if (1, False) not in picked and name in RECURSIVE:
+        picked.append((1, False))
+    test_arrays, test_names, _ = load_split(args.dataset, "test")
+    cached_eval(records / "test.json", lambda: evaluate(out / "model", test_arrays, test_names, order, picked))
+
+    def along_the_run():
+        curve = []
+        for ckpt in sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+            step = int(ckpt.name.split("-")[1])
+            if step < steps:
+                res = evaluate(ckpt, val_arrays, val_names, order, picked[:1])
+                curve.append({"step": step, "validation_exact": res[setting]["exact"]})
+        return curve + [{"step": steps, "validation_exact": val[setting]["exact"]}]
+
+    cached_eval(records / "curve.json", along_the_run)
+
+
+def run_queue(args, jobs: list[tuple[str, float, float, int]]) -> None:
+    """Every (model, lr, warm-up, seed) whose records are incomplete, `args.parallel` at a time, each as its own
+    process (`open_world.py job ...`: train with one thread, then evaluate)."""
+    pending = [j for j in jobs if not (record_dir(args, *j) / "curve.json").is_file()]
     running = []
     while pending or running:
         while pending and len(running) < args.parallel:
-            job = pending.pop(0)
-            out = run_dir(args, *job)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            log = open(out.parent / f"{out.name}.log", "w")
-            cmd = train_command(args, *job, steps[job[0]])
-            running.append((job, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
-                            time.time(), os.getloadavg()[0]))
-            print(f"started {job[0]} lr={job[1]:g} warm-up={job[2]:g} seed={job[3]}: {steps[job[0]]} steps",
-                  flush=True)
+            name, lr, warmup, seed = job = pending.pop(0)
+            cmd = [sys.executable, __file__, "job", "--task", args.task, "--dataset", args.dataset,
+                   "--budget-tflops", str(args.budget_tflops), "--runs-dir", args.runs_dir,
+                   "--results-dir", args.results_dir, "--models", name, "--lr", str(lr), "--warmup", str(warmup),
+                   "--seeds", str(seed)]
+            env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            running.append((job, subprocess.Popen(cmd, cwd=ROOT, env=env), time.time()))
+            print(f"started {name} lr={lr:g} warm-up={warmup:g} seed={seed}", flush=True)
         time.sleep(5)
         for item in list(running):
-            job, proc, started, load = item
+            job, proc, started = item
             if proc.poll() is None:
                 continue
             running.remove(item)
-            out = run_dir(args, *job)
             if proc.returncode != 0:
-                raise SystemExit(f"error: {job} failed (exit {proc.returncode}); see {out.parent / out.name}.log")
-            wall = time.time() - started
-            (out / "wall_seconds.json").write_text(json.dumps({"wall_seconds": wall, "load_at_start": load,
-                                                               "load_at_end": os.getloadavg()[0]}))
-            print(f"finished {job[0]} lr={job[1]:g} warm-up={job[2]:g} seed={job[3]} in {wall / 60:.1f} min",
-                  flush=True)
+                raise SystemExit(f"error: run {job} failed (exit {proc.returncode})")
+            print(f"finished {job[0]} lr={job[1]:g} warm-up={job[2]:g} seed={job[3]} (trained and evaluated) in "
+                  f"{(time.time() - started) / 60:.1f} min", flush=True)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -167,15 +210,14 @@ def run_queue(args, jobs: list[tuple[str, float, float, int]], steps: dict) -> N
 
 def load_split(dataset: str, split: str) -> tuple[dict, list[str], list[str]]:
     """Arrays of a split, each row's depth-bucket name, and the bucket order (shallow to deep)."""
-    from dataset_scripts.sudoku import depth_bucket_names
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+    from dataset_scripts.sudoku import depth_bucket_names
 
     ds, meta = load_hrm_dataset(dataset, split)
     if "depth_buckets" not in meta:
         raise BenchmarkError(f"{dataset} has no depth buckets: build it with --eval-buckets (see depth_pays.sh)")
     names = depth_bucket_names(ds["rounds"], meta["depth_buckets"])
-    order = [b for b in meta["depth_buckets"].split(",")]
-    return dataset_arrays(ds), list(names), order
+    return dataset_arrays(ds), list(names), meta["depth_buckets"].split(",")
 
 
 def evaluate(model_dir: Path, arrays: dict, names: list[str], order: list[str], settings=None) -> dict:
@@ -222,82 +264,75 @@ def cached_eval(path: Path, compute):
     return result
 
 
-def tuning(args, steps: dict) -> dict:
-    """Validation results of the grid (seed 0) and the winning cell per model."""
-    arrays, names, order = load_split(args.dataset, "validation")
+def read_run(args, name: str, lr: float, warmup: float, seed: int) -> dict | None:
+    """A finished run's records, or None."""
+    records = record_dir(args, name, lr, warmup, seed)
+    if not (records / "curve.json").is_file():
+        return None
+    val = json.loads((records / "validation.json").read_text())
+    setting = best_setting(val)
+    test = json.loads((records / "test.json").read_text())
+    wall = json.loads((records / "wall.json").read_text()) if (records / "wall.json").is_file() else {}
+    return {"model": name, "seed": seed, "lr": lr, "warmup": warmup, "setting": setting,
+            "validation_exact": val[setting]["exact"], "test": test[setting], "test_one_segment": test.get("1"),
+            "curve": json.loads((records / "curve.json").read_text()),
+            "wall_minutes": wall.get("wall_seconds", float("nan")) / 60}
+
+
+def tuning(args) -> dict:
+    """Validation results of the grid (seed 0) and the winning cell per model (None until its grid is complete)."""
     grid, chosen = {}, {}
     for name in args.models:
-        grid[name] = {}
-        for lr, warmup in cells():
-            out = run_dir(args, name, lr, warmup, 0)
-            res = cached_eval(out / "eval_validation.json", lambda: evaluate(out / "model", arrays, names, order))
-            setting = best_setting(res)
-            grid[name][f"lr={lr:g} warm-up={warmup:g}"] = {"lr": lr, "warmup": warmup, "setting": setting,
-                                                          "validation_exact": res[setting]["exact"]}
-        best = max(grid[name].values(), key=lambda c: c["validation_exact"])
-        chosen[name] = best
+        runs = {(lr, wu): read_run(args, name, lr, wu, 0) for lr, wu in cells()}
+        grid[name] = {f"lr={lr:g} warm-up={wu:g}": (None if r is None else
+                                                     {"lr": lr, "warmup": wu, "setting": r["setting"],
+                                                      "validation_exact": r["validation_exact"]})
+                      for (lr, wu), r in runs.items()}
+        done = [c for c in grid[name].values() if c is not None]
+        chosen[name] = max(done, key=lambda c: c["validation_exact"]) if len(done) == len(runs) else None
     return {"grid": grid, "chosen": chosen}
 
 
 # ----------------------------------------------------------------------------- actions
 
 
-def do_tune(args, steps):
-    run_queue(args, [(m, lr, wu, 0) for lr, wu in cells() for m in args.models], steps)
-    result = tuning(args, steps)
-    for name, cell in result["chosen"].items():
+def do_tune(args):
+    run_queue(args, [(m, lr, wu, 0) for lr, wu in cells() for m in args.models])
+    for name, cell in tuning(args)["chosen"].items():
         print(f"{name}: lr={cell['lr']:g} warm-up={cell['warmup']:g} setting={cell['setting']} "
               f"validation exact={cell['validation_exact']:.1%}")
-    return result
 
 
-def do_seeds(args, steps):
-    chosen = tuning(args, steps)["chosen"]
+def do_seeds(args):
+    chosen = tuning(args)["chosen"]
+    missing = [m for m in args.models if chosen[m] is None]
+    if missing:
+        raise BenchmarkError(f"the tuning grid of {', '.join(missing)} is not complete: run `tune` first")
     run_queue(args, [(m, chosen[m]["lr"], chosen[m]["warmup"], s) for s in args.seeds if s != 0
-                     for m in args.models], steps)
+                     for m in args.models])
 
 
-def do_report(args, steps, the_plan) -> dict:
-    import numpy as np
-
-    tuned = tuning(args, steps)
-    val_arrays, val_names, order = load_split(args.dataset, "validation")
-    test_arrays, test_names, _ = load_split(args.dataset, "test")
-    train_max = _meta(args.dataset).get("train_max_rounds")
+def do_report(args, the_plan) -> dict:
+    tuned = tuning(args)
     runs = []
     for name in args.models:
         cell = tuned["chosen"][name]
+        if cell is None:
+            raise BenchmarkError(f"the tuning grid of {name} is not complete: run `tune` first")
         for seed in args.seeds:
-            out = run_dir(args, name, cell["lr"], cell["warmup"], seed)
-            val = cached_eval(out / "eval_validation.json",
-                              lambda: evaluate(out / "model", val_arrays, val_names, order))
-            setting = best_setting(val)
-            picked = [(val[setting]["segments"], val[setting]["early_exit"])]
-            if name in RECURSIVE and (1, False) not in picked:
-                picked.append((1, False))
-            test = cached_eval(out / f"eval_test_{setting}.json",
-                               lambda: evaluate(out / "model", test_arrays, test_names, order, picked))
-            curve = []
-            for ckpt in sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
-                step = int(ckpt.name.split("-")[1])
-                if step >= steps[name]:
-                    continue
-                res = cached_eval(out / f"eval_test_{setting}_{ckpt.name}.json",
-                                  lambda: evaluate(ckpt, test_arrays, test_names, order, picked[:1]))
-                curve.append({"step": step, "tflops": step * the_plan[name]["gflop_per_step"] / 1e3,
-                              "exact": res[setting]["exact"]})
-            curve.append({"step": steps[name], "tflops": steps[name] * the_plan[name]["gflop_per_step"] / 1e3,
-                          "exact": test[setting]["exact"]})
-            wall = json.loads((out / "wall_seconds.json").read_text()) if (out / "wall_seconds.json").is_file() else {}
-            runs.append({"model": name, "seed": seed, "lr": cell["lr"], "warmup": cell["warmup"],
-                         "setting": setting, "validation_exact": val[setting]["exact"], "test": test[setting],
-                         "test_one_segment": test.get("1"), "curve": curve,
-                         "wall_minutes": wall.get("wall_seconds", float("nan")) / 60})
+            run = read_run(args, name, cell["lr"], cell["warmup"], seed)
+            if run is None:
+                raise BenchmarkError(f"{name} seed {seed} has not run: run `seeds` first")
+            for point in run["curve"]:
+                point["tflops"] = point["step"] * the_plan[name]["gflop_per_step"] / 1e3
+            runs.append(run)
+    meta = _meta(args.dataset)
     record = {"command": "python " + " ".join(sys.argv), "task": args.task, "dataset": args.dataset,
-              "budget_tflops": args.budget_tflops, "seeds": args.seeds, "plan": the_plan, "tuning": tuned,
-              "bucket_order": order, "train_max_rounds": train_max, "runs": runs}
-    out = ROOT / "benchmarks" / "results" / f"open_world_{args.task}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+              "build_command": meta.get("build_command"), "budget_tflops": args.budget_tflops,
+              "seeds": args.seeds, "plan": the_plan, "tuning": tuned,
+              "bucket_order": meta["depth_buckets"].split(","), "train_max_rounds": meta.get("train_max_rounds"),
+              "runs": runs}
+    out = Path(args.results_dir) / f"{args.task}.json"
     out.write_text(json.dumps(record, indent=1))
     print(markdown(record))
     plots(record)
@@ -388,7 +423,8 @@ def plots(record: dict) -> None:
         err = [[100 * (s[0] - s[1]) for s in stats], [100 * (s[2] - s[0]) for s in stats]]
         ax_depth.errorbar(x, mean, yerr=err, marker="o", capsize=3, label=m)
         steps = sorted({p["tflops"] for r in rs for p in r["curve"]})
-        curve = [statistics.mean(p["exact"] for r in rs for p in r["curve"] if p["tflops"] == t) for t in steps]
+        curve = [statistics.mean(p["validation_exact"] for r in rs for p in r["curve"] if p["tflops"] == t)
+                 for t in steps]
         ax_budget.plot(steps, [100 * c for c in curve], "o-", label=m)
     if record.get("train_max_rounds"):
         shallow = [i for i, b in enumerate(order) if b.rstrip("+").split("-")[-1].isdigit()
@@ -399,7 +435,8 @@ def plots(record: dict) -> None:
     ax_depth.set(xlabel="depth bucket (propagation rounds; search = singles stall)", ylabel="exact accuracy (%), test",
                  title=f"{record['task']}: accuracy by depth ({record['budget_tflops']:g} TFLOP, "
                        f"{len(record['seeds'])} seeds)")
-    ax_budget.set(xlabel="training TFLOP", ylabel="exact accuracy (%), test", title="accuracy vs training budget")
+    ax_budget.set(xlabel="training TFLOP", ylabel="exact accuracy (%), validation",
+                  title="accuracy vs training budget (checkpoints)")
     for ax in (ax_depth, ax_budget):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -410,14 +447,18 @@ def plots(record: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("plan", "tune", "seeds", "report", "all"))
+    parser.add_argument("action", choices=("plan", "tune", "seeds", "report", "all", "job"))
     parser.add_argument("--task", default="sudoku6")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--budget-tflops", type=float, default=16.0, help="training FLOPs per run (TFLOP)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--parallel", type=int, default=2, help="runs side by side (one thread each)")
-    parser.add_argument("--runs-dir", default=str(ROOT / "outputs" / "open_world"))
+    parser.add_argument("--runs-dir", default=str(ROOT / "outputs" / "open_world"), help="checkpoints and logs")
+    parser.add_argument("--results-dir", default=str(ROOT / "benchmarks" / "results" / "open_world"),
+                        help="small per-run records (evaluations, wall clock) and the report")
+    parser.add_argument("--lr", type=float, help=argparse.SUPPRESS)  # `job`: one run of the queue
+    parser.add_argument("--warmup", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         if not Path(args.dataset).is_dir():
@@ -428,12 +469,14 @@ def main(argv=None) -> int:
         steps = {m: p["steps"] for m, p in the_plan.items()}
         if args.action == "plan":
             print(json.dumps(the_plan, indent=1))
+        if args.action == "job":
+            run_one(args, args.models[0], args.lr, args.warmup, args.seeds[0], steps[args.models[0]])
         if args.action in ("tune", "all"):
-            do_tune(args, steps)
+            do_tune(args)
         if args.action in ("seeds", "all"):
-            do_seeds(args, steps)
+            do_seeds(args)
         if args.action in ("report", "all"):
-            do_report(args, steps, the_plan)
+            do_report(args, the_plan)
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
