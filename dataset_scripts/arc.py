@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_scripts import formats
+from dataset_scripts.validation import OptionTypeError, check_int, check_sequence, describe
 
 #: `puzzle_identifier_names` entry of an ARC version: `task|d<dihedral>|c<perm, 10 digits>`.
 VERSION_NAME = re.compile(r"^(?P<task>.+)\|d(?P<k>[0-7])\|c(?P<perm>\d{10})$")
@@ -191,6 +192,7 @@ class VoteTally:
         self.references: dict[tuple[str, int], set] = {}
 
     def add(self, predictions, references, task_ids, test_indices, confidences) -> None:
+        check_vote_rows(predictions, references, task_ids, test_indices, confidences)
         for pred, ref, task, index, conf in zip(predictions, references, task_ids, test_indices, confidences):
             key = (str(task), int(index))
             entry = self.votes.setdefault(key, {}).setdefault(pred, [0, 0.0])
@@ -207,9 +209,10 @@ class VoteTally:
         """pass@K under `protocol`, plus both rules by name: `all_inputs@K` (HRM's) and `fractional@K` (TRM's)."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown ARC protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
-        k_values = sorted({int(k) for k in k_values})
-        if not k_values or k_values[0] < 1:
-            raise ValueError(f"k_values must be positive integers, got {k_values}")
+        # A list of integers: "12" is not [1, 2], 1.5 is not 1, True is not 1.
+        k_values = sorted(set(check_sequence(k_values, "k_values", lambda k, name: check_int(k, name, minimum=1))))
+        if not k_values:
+            raise ValueError("k_values must hold at least one K (e.g. [1, 2])")
         tasks: dict[str, dict] = {}
         for (task, index), refs in self.references.items():
             known = {r for r in refs if r}
@@ -254,6 +257,38 @@ class VoteTally:
             result["official_score"] = result["fractional@2"]
         result.update(num_tasks=n, num_test_inputs=num_test_inputs, num_unscored_tasks=unscored, per_task=per_task)
         return result
+
+
+def check_vote_rows(predictions, references, task_ids, test_indices, confidences) -> None:
+    """The columns of ARC votes, checked before any is counted (one line naming the first bad value): five columns
+    of one length (zip would silently drop the rows of the longer ones), grids and task ids as text, test indices as
+    integers >= 0, confidences as finite numbers (a NaN would make the ranking of tied votes arbitrary)."""
+    columns = {"predictions": predictions, "references": references, "task_ids": task_ids,
+               "test_indices": test_indices, "confidences": confidences}
+    lengths = {}
+    for name, column in columns.items():
+        if isinstance(column, (str, bytes, dict)) or not hasattr(column, "__len__"):
+            raise OptionTypeError(f"{name} must be a list with one entry per row, got {describe(column)}")
+        lengths[name] = len(column)
+    if len(set(lengths.values())) > 1:
+        raise ValueError("the columns must have one entry per row, got " + ", ".join(f"{n} {k}" for n, k in
+                                                                                   lengths.items()))
+    for name in ("predictions", "references", "task_ids"):
+        bad = next((v for v in columns[name] if not isinstance(v, str)), _NONE)
+        if bad is not _NONE:
+            raise OptionTypeError(f"{name} must hold text ({'task ids' if name == 'task_ids' else 'grid strings'}), "
+                                  f"got {describe(bad)}")
+    bad = next((v for v in test_indices if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+                or v < 0), _NONE)
+    if bad is not _NONE:
+        raise ValueError(f"test_indices must hold integers >= 0, got {describe(bad)}")
+    bad = next((v for v in confidences if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
+                or not np.isfinite(v)), _NONE)
+    if bad is not _NONE:
+        raise ValueError(f"confidences must be finite numbers, got {describe(bad)}")
+
+
+_NONE = object()
 
 
 def score_tasks(predictions, references, task_ids, test_indices, confidences, k_values=(1, 2),

@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dataset_scripts.validation import REPO_ID_RULE, DuplicateKeyError, is_repo_id, loads_json
+
 METADATA_FILENAME = "hrm_dataset.json"
 DATA_DIR = "data"
 PAD_ID = 0
@@ -399,8 +401,6 @@ def _first_line(err: BaseException) -> str:
 
 def _download_metadata(repo_id: str, revision: str | None, token) -> str:
     """`hf_hub_download` of the metadata file, its failures turned into one `DatasetLoadError` line."""
-    import re
-
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
@@ -408,8 +408,11 @@ def _download_metadata(repo_id: str, revision: str | None, token) -> str:
     path = os.fspath(repo_id)
     if os.path.exists(path):
         raise DatasetLoadError(f"{path} is a file, not a dataset folder")
-    if path.startswith((".", "/", "~")) or not re.fullmatch(r"[\w.-]+/[\w.-]+", path):
+    if path.startswith((".", "/", "~")) or path.count("/") != 1:
         raise DatasetLoadError(f"dataset folder not found: {path}")
+    if not is_repo_id(path):  # checked before any call to the Hub
+        raise DatasetLoadError(f"dataset folder not found: {path}, and it is not a valid Hub repo id either "
+                               f"({REPO_ID_RULE})")
     prefix = f"{path!r} is not a local folder, and as a Hub dataset repo id it"
     try:
         return hf_hub_download(repo_id=path, filename=METADATA_FILENAME, repo_type="dataset", revision=revision,
@@ -441,9 +444,11 @@ def load_hrm_metadata(path_or_repo_id: str | os.PathLike, revision: str | None =
         path = _download_metadata(path_or_repo_id, revision, token)
     try:
         with open(path) as f:
-            meta = json.load(f)
+            meta = loads_json(f.read(), str(path))  # a key given twice is refused
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DatasetLoadError(f"{path} is not valid JSON ({_first_line(err)})") from None
+    except DuplicateKeyError as err:
+        raise DatasetLoadError(str(err)) from None
     if not isinstance(meta, dict):
         raise DatasetLoadError(f"{path} must hold a JSON object, got {type(meta).__name__}")
     return meta

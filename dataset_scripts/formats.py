@@ -33,6 +33,19 @@ SUDOKU_BLANK_ID = 1
 SUDOKU_BLANK_CHARS = ".0_"
 #: Layout characters ignored in puzzle text (so pretty-printed grids parse too).
 SUDOKU_LAYOUT_CHARS = " \t\r\n|+-,"
+#: Characters accepted as a clue: ASCII digits only. Other scripts' digits (full-width, Arabic-Indic...) are
+#: refused by name: `str.isdigit` accepts them, and a reader of the text would count them differently.
+SUDOKU_DIGIT_CHARS = "123456789"
+
+
+def character_name(ch: str) -> str:
+    """A character as an error message names it: "'x'", or "'２' (FULLWIDTH DIGIT TWO, U+FF12)" outside ASCII, so
+    that a look-alike or an invisible character can be told from the one it resembles."""
+    import unicodedata
+
+    if ch.isascii() and ch.isprintable():
+        return repr(ch)
+    return f"{ch!r} ({unicodedata.name(ch, 'a control character')}, U+{ord(ch):04X})"
 
 
 def sudoku_box_shape(n: int) -> tuple[int, int]:
@@ -52,11 +65,12 @@ def sudoku_token_names(n: int) -> list[str]:
 def parse_sudoku(text: str, size: int | None = None) -> np.ndarray:
     """Parse a Sudoku from text into an (n, n) int array with 0 = blank.
 
-    Accepts a flat string (``"53..7...."``) or a pretty-printed grid: digits are clues,
-    ``.``, ``0`` and ``_`` are blanks, and whitespace and ``| + - ,`` are ignored. The cell
-    count fixes the size (16, 36 or 81) unless ``size`` is given. Raises ``ValueError`` on an
-    unknown symbol, a wrong length, a digit larger than the size, or two equal clues in a row,
-    column or box.
+    Accepts a flat string (``"53..7...."``) or a pretty-printed grid. The alphabet is explicit: the
+    ASCII digits 1-9 are clues, ``.``, ``0`` and ``_`` are blanks, and space, tab, newline and
+    ``| + - ,`` are layout (ignored); any other character, a look-alike digit of another script
+    included, is refused by name. The cell count fixes the size (16, 36 or 81) unless ``size`` is
+    given. Raises ``ValueError`` on an unknown symbol, a wrong length, a digit larger than the size,
+    or two equal clues in a row, column or box.
     """
     if not isinstance(text, str):
         raise ValueError(f"Sudoku text must be a string, got {type(text).__name__}")
@@ -66,10 +80,12 @@ def parse_sudoku(text: str, size: int | None = None) -> np.ndarray:
             continue
         if ch in SUDOKU_BLANK_CHARS:
             cells.append(0)
-        elif ch.isdigit():
+        elif ch in SUDOKU_DIGIT_CHARS:
             cells.append(int(ch))
         else:
-            raise ValueError(f"unknown Sudoku symbol {ch!r} at character {pos}")
+            raise ValueError(f"unknown Sudoku symbol {character_name(ch)} at character {pos}; a Sudoku is written "
+                             f"with the ASCII digits 1-9, '.', '0' or '_' for a blank, and spaces, newlines or "
+                             f"| + - , as layout")
     count = len(cells)
     if size is None:
         by_count = {n * n: n for n in SUDOKU_SIZES}
@@ -225,6 +241,12 @@ def parse_maze(text: str, height: int | None = None, width: int | None = None) -
         lines = [flat[r * width:(r + 1) * width] for r in range(height)]
     if not lines:
         raise ValueError("empty maze")
+    # Characters first: an invisible one (a byte-order mark, a tab) would otherwise show up as a ragged row.
+    for r, ln in enumerate(lines):
+        for c, ch in enumerate(ln):
+            if ch not in MAZE_CHAR_TO_ID:
+                raise ValueError(f"unknown maze character {character_name(ch)} at row {r + 1}, column {c + 1}; a "
+                                 f"maze is written with '#' wall, ' ' open, 'S' start, 'G' goal and 'o' path")
     widths = {len(ln) for ln in lines}
     if len(widths) != 1:
         raise ValueError(f"ragged maze: row lengths {sorted(widths)}")
@@ -232,10 +254,6 @@ def parse_maze(text: str, height: int | None = None, width: int | None = None) -
         raise ValueError(f"maze has {len(lines)} rows; expected {height}")
     if width is not None and len(lines[0]) != width:
         raise ValueError(f"maze has {len(lines[0])} columns; expected {width}")
-    for r, ln in enumerate(lines):
-        for c, ch in enumerate(ln):
-            if ch not in MAZE_CHAR_TO_ID:
-                raise ValueError(f"unknown maze character {ch!r} at row {r + 1}, column {c + 1}")
     arr = np.frombuffer("".join(lines).encode("ascii"), dtype=np.uint8)
     grid = _MAZE_LUT[arr].reshape(len(lines), len(lines[0]))
     for tok, name in ((MAZE_START, "S"), (MAZE_GOAL, "G")):

@@ -71,6 +71,7 @@ class RecursiveReasoningConfig(PretrainedConfig):
 
     def __post_init__(self, **kwargs):
         self.validate()
+        folder = kwargs.get("name_or_path")
         # config.json names the `puzzle-solving` pipeline saved with the model, for remote code. Where this
         # package has registered its own pipeline for the task, that one serves it (as its model classes win over
         # `auto_map`); transformers would otherwise insist on trust_remote_code for the folder's copy.
@@ -79,6 +80,21 @@ class RecursiveReasoningConfig(PretrainedConfig):
                 PIPELINE_TASK in pipelines.PIPELINE_REGISTRY.supported_tasks:
             kwargs["custom_pipelines"] = {k: v for k, v in kwargs["custom_pipelines"].items() if k != PIPELINE_TASK}
         super().__post_init__(**kwargs)
+        if folder and os.path.isdir(folder):
+            # Read from a local model folder (AutoConfig, from_pretrained, pipeline(model=folder)): its config file
+            # and the weights beside it must agree, checked before transformers loads them (one-line ValueError).
+            try:
+                from modeling_hrm.loading import check_folder_agrees
+            except ImportError:  # remote code: the folder's own copy of this file, without the loader
+                return
+            check_folder_agrees(folder, self)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """`PretrainedConfig.from_pretrained`, telling the config where it was read from (as AutoConfig does), so
+        that a local folder is checked (see `__post_init__`)."""
+        kwargs.setdefault("name_or_path", str(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PretrainedConfig.save_pretrained`, plus the `puzzle-solving` pipeline: its file and the puzzle formats

@@ -71,6 +71,13 @@ _ARCH_FIELDS = {
             "pos_encodings", "halt_max_steps", "halt_exploration_prob", "rope_theta", "rms_norm_eps", "mlp_t",
             "puzzle_emb_len", "no_ACT_continue"),
 }
+# arch keys the converter reads but that set nothing of the converted config: the variant's name, the loss head
+# (its loss_type is read), the original's forward dtype (a training setting), TRM's unused H_layers (one network).
+_ARCH_OTHER_KEYS = {"hrm": ("name", "loss", "forward_dtype"), "trm": ("name", "loss", "forward_dtype", "H_layers")}
+# arch keys without which the architecture is not determined (the originals have no defaults for them).
+_ARCH_REQUIRED = ("hidden_size", "num_heads", "expansion", "L_layers", "H_cycles", "L_cycles", "pos_encodings",
+                  "halt_max_steps")
+_LOSS_TYPES = {"stablemax_cross_entropy": "stablemax", "softmax_cross_entropy": "softmax"}
 # Grid tokens per task, from the dataset path of the run or, failing that, the vocabulary size.
 _TASK_SEQ_LEN = (("sudoku", 81), ("maze", 900), ("arc", 900))
 _VOCAB_SEQ_LEN = {11: 81, 6: 900, 12: 900}
@@ -121,12 +128,14 @@ def read_all_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"config {path} does not exist or is not a file")
+    from dataset_scripts.validation import load_yaml, yaml_error_line
+
     try:
-        all_config = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        where = getattr(error, "problem_mark", None)
-        raise ConversionError(f"config {path} is not valid YAML"
-                              + (f" (line {where.line + 1})" if where else "")) from None
+        all_config = load_yaml(path.read_text())  # a key given twice is refused, not silently the last one
+    except yaml.YAMLError as error:
+        raise ConversionError(yaml_error_line(error, f"config {path}")) from None
+    except UnicodeDecodeError:
+        raise ConversionError(f"config {path} is not valid YAML (not a text file)") from None
     if not isinstance(all_config, dict) or not isinstance(all_config.get("arch", all_config), dict) or (
             "arch" not in all_config and "hidden_size" not in all_config):
         raise ConversionError(f"config {path} is not an all_config.yaml of the original code (no `arch` mapping)")
@@ -232,22 +241,53 @@ def infer_seq_len(all_config: dict, arch: dict, state_dict: dict, model_type: st
                           f"{vocab} unknown): pass --seq-len")
 
 
+def check_arch(arch: dict, model_type: str) -> None:
+    """Every key of the `arch` section known (a field the converter maps, or one it knowingly leaves out), the keys
+    that fix the architecture present, and a known loss: otherwise the converted model would silently differ from
+    the one the checkpoint was trained as (a misspelt key left at our default)."""
+    import difflib
+
+    known = set(_ARCH_FIELDS[model_type]) | set(_ARCH_OTHER_KEYS[model_type])
+    unknown = sorted(str(k) for k in arch if k not in known)
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        raise ConversionError(f"arch.{unknown[0]} is not a field of the original {model_type.upper()} this converter "
+                              f"maps" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; known: "
+                              f"{', '.join(sorted(known))}")
+    required = [k for k in _ARCH_REQUIRED + (("H_layers",) if model_type == "hrm" else ()) if k not in arch]
+    if required:
+        raise ConversionError(f"the arch section has no {required[0]}, which fixes the architecture (the original "
+                              f"code has no default for it)")
+    loss_type = (arch.get("loss") or {}).get("loss_type", "stablemax_cross_entropy") if isinstance(
+        arch.get("loss") or {}, dict) else None
+    if loss_type not in _LOSS_TYPES:
+        raise ConversionError(f"arch.loss.loss_type {loss_type!r} is not one the models implement; expected "
+                              f"{' or '.join(_LOSS_TYPES)}")
+
+
 def config_from_original(arch: dict, state_dict: dict, seq_len: int, model_type: str = "hrm"
                          ) -> RecursiveReasoningConfig:
-    """The config from the `arch` section of all_config.yaml; vocab and puzzle-table sizes come from the tensors."""
+    """The config from the `arch` section of all_config.yaml; vocab and puzzle-table sizes come from the tensors,
+    which must agree with what the arch section says (a converter never changes the architecture it converts)."""
     if "embed_tokens.embedding_weight" not in state_dict:
         raise ConversionError(f"checkpoint has no embed_tokens.embedding_weight; is it an {model_type.upper()} "
                               f"checkpoint?")
+    check_arch(arch, model_type)
     config_class = MODEL_CLASSES[model_type][0]
     fields = {k: arch[k] for k in _ARCH_FIELDS[model_type] if k in arch}
     fields["vocab_size"] = int(state_dict["embed_tokens.embedding_weight"].shape[0])
+    ndim = arch.get("puzzle_emb_ndim", 0)
     if "puzzle_emb.weights" in state_dict:
-        fields["num_puzzle_identifiers"] = int(state_dict["puzzle_emb.weights"].shape[0])
-        fields["puzzle_emb_ndim"] = int(state_dict["puzzle_emb.weights"].shape[1])
-    else:
-        fields["puzzle_emb_ndim"] = 0
-    loss_type = str((arch.get("loss") or {}).get("loss_type", "stablemax_cross_entropy"))
-    fields["loss_type"] = "softmax" if "softmax" in loss_type else "stablemax"
+        table = tuple(state_dict["puzzle_emb.weights"].shape)
+        if len(table) != 2 or table[1] != ndim:
+            raise ConversionError(f"the checkpoint's puzzle_emb.weights has shape {list(table)} but "
+                                  f"arch.puzzle_emb_ndim is {ndim!r}: the weights and the config disagree")
+        fields["num_puzzle_identifiers"] = table[0]
+    elif ndim:
+        raise ConversionError(f"the checkpoint lacks puzzle_emb.weights, which arch.puzzle_emb_ndim={ndim!r} implies "
+                              f"(a model without its puzzle table would be another architecture)")
+    fields["puzzle_emb_ndim"] = ndim
+    fields["loss_type"] = _LOSS_TYPES[(arch.get("loss") or {}).get("loss_type", "stablemax_cross_entropy")]
     fields["seq_len"] = seq_len
     if isinstance(fields.get("expansion"), int):
         fields["expansion"] = float(fields["expansion"])

@@ -3,18 +3,19 @@
     from modeling_hrm.loading import load_pretrained_model, ModelLoadError
     model = load_pretrained_model("runs/sudoku/checkpoint-2000", device="cuda")
 
-Every way a model folder can be wrong (missing, a dataset folder, no or broken `config.json`, garbage or
-truncated `model.safetensors`, weights whose shapes contradict the config, pickle-only weights, a device
-this machine lacks, a Hub id while offline) raises `ModelLoadError` (a `ValueError`) whose single line
-names the problem. Checks run before `from_pretrained`, so the library is only handed folders it can load.
-`hrm-solve`, `hrm-evaluate` and `train.py --init_from` all load through here.
+Every way a model folder can be wrong (missing, a dataset folder, no or broken `config.json`, a config key given
+twice or unknown to the config class, garbage or truncated `model.safetensors`, weights whose shapes or set of
+tensors contradict the config, pickle-only weights, a device this machine lacks, an invalid Hub id, a Hub id while
+offline) raises `ModelLoadError` (a `ValueError`) whose single line names the problem. Checks run before
+`from_pretrained`, so the library is only handed folders it can load. `hrm-solve`, `hrm-evaluate` and
+`train.py --init_from` all load through here; `check_folder_agrees` is also run by the config classes whenever a
+config is read from a local folder (`AutoModel.from_pretrained`, `pipeline(..., model=folder)`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 from pathlib import Path
 
@@ -27,7 +28,6 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own cap on the JSON header
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 class ModelLoadError(ValueError):
@@ -161,15 +161,30 @@ def resolve_model_folder(folder: Path) -> Path:
     raise ModelLoadError(f"{folder} has no {CONFIG_NAME}; is it a save_pretrained model folder?")
 
 
-def load_config(folder: Path):
-    """Read and validate `config.json`; returns a config of the class its `model_type` names."""
-    file = folder / CONFIG_NAME
+# config.json keys that are not fields of the config class but are written by `save_pretrained` (transformers'
+# own bookkeeping, the remote-code maps, the tasks an adapted model learned).
+_SAVED_CONFIG_KEYS = {"architectures", "auto_map", "custom_pipelines", "transformers_version", "dtype", "torch_dtype",
+                      "_name_or_path", "adapted_tasks"}
+# Keys a model type knows but has no use for: the original TRM's config carries H_layers (TRM is one network).
+_IGNORED_CONFIG_KEYS = {"trm": {"H_layers"}}
+
+
+def read_config_dict(file: Path) -> dict:
+    """`config.json` as a dict, checked: a UTF-8 JSON object, no key given twice, a `model_type` this library
+    loads, and every key known (a field of that config class or one `save_pretrained` writes), so that a misspelt
+    key is refused instead of silently leaving the field at its default."""
+    import difflib
+
+    from dataset_scripts.validation import DuplicateKeyError, loads_json
+
     try:
-        data = json.loads(file.read_text())
+        data = loads_json(file.read_text(), str(file))
     except UnicodeDecodeError:
         raise ModelLoadError(f"{file} is not a text file") from None
     except json.JSONDecodeError as err:
         raise ModelLoadError(f"{file} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except DuplicateKeyError as err:
+        raise ModelLoadError(str(err)) from None
     if not isinstance(data, dict):
         raise ModelLoadError(f"{file} must hold a JSON object, got {type(data).__name__}")
     classes = _model_classes()
@@ -179,11 +194,40 @@ def load_config(folder: Path):
         what = "has no model_type" if model_type is None else f"has model_type {model_type!r}"
         raise ModelLoadError(f"{file} {what}; this library loads puzzle models of type {known}")
     config_cls = classes[model_type][0]
+    fields = set(config_cls().to_dict())
+    unknown = sorted(set(data) - fields - _SAVED_CONFIG_KEYS - _IGNORED_CONFIG_KEYS.get(model_type, set()))
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], sorted(fields), n=1)
+        raise ModelLoadError(f"{file}: unknown key {unknown[0]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                             + f"; {config_cls.__name__} has no such field, so it would be silently ignored")
+    return data
+
+
+def load_config(folder: Path):
+    """Read and validate `config.json` (`read_config_dict`); returns a config of the class its `model_type` names."""
+    file = folder / CONFIG_NAME
+    config_cls = _model_classes()[read_config_dict(file)["model_type"]][0]
     try:
         return config_cls.from_pretrained(str(folder))
+    except ModelLoadError:
+        raise
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadError(f"{file}: {text}") from None
+
+
+def check_folder_agrees(folder, config) -> None:
+    """A model folder's config.json and weights are one unit: the config file is checked (`read_config_dict`) and
+    the weights beside it, where there are any, must hold every tensor the config implies, of the shape it implies
+    (`check_weights_match_config`: headers only, no tensor data read). `ModelLoadError` (one line) otherwise.
+    Called when a config is read from a local folder (configuration_hrm), so `AutoModel.from_pretrained` and
+    `pipeline(..., model=folder)` refuse a mismatched folder before transformers tries to load it."""
+    folder = Path(folder)
+    if not (folder / CONFIG_NAME).is_file():
+        return
+    read_config_dict(folder / CONFIG_NAME)
+    if (folder / WEIGHTS_NAME).is_file() or (folder / WEIGHTS_INDEX_NAME).is_file():
+        check_weights_match_config(folder, _model_classes()[config.model_type][1], config)
 
 
 def _expected_shapes(model_cls, config) -> dict[str, tuple[int, ...]]:
@@ -218,7 +262,10 @@ def check_weights_match_config(folder: Path, model_cls, config) -> None:
 # Hub
 # ---------------------------------------------------------------------------------------------------------
 def looks_like_repo_id(text: str) -> bool:
-    return bool(_REPO_ID.match(text)) and ".." not in text and "--" not in text
+    """A valid `owner/name` Hub repo id (huggingface_hub's rule, dataset_scripts.validation.is_repo_id)."""
+    from dataset_scripts.validation import is_repo_id
+
+    return is_repo_id(text)
 
 
 def download_model(repo_id: str, revision: str | None = None) -> Path:
@@ -264,8 +311,13 @@ def locate_model(path_or_repo_id) -> Path:
             raise ModelLoadError(f"{text} is a weights file; pass the folder that holds it with its {CONFIG_NAME}")
         raise ModelLoadError(f"{text} is a file, not a model folder (expected a folder with {CONFIG_NAME} "
                              f"and {WEIGHTS_NAME})")
-    if text.startswith((".", "/", "~")) or "\\" in text or not looks_like_repo_id(text):
+    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") != 1:
         raise ModelLoadError(f"model folder not found: {text}")
+    if not looks_like_repo_id(text):  # checked before any call to the Hub
+        from dataset_scripts.validation import REPO_ID_RULE
+
+        raise ModelLoadError(f"model folder not found: {text}, and it is not a valid Hub repo id either "
+                             f"({REPO_ID_RULE})")
     return resolve_model_folder(download_model(text))
 
 

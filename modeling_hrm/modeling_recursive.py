@@ -662,8 +662,13 @@ class RecursiveReasoningModel(PreTrainedModel):
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         if isinstance(num_candidates, bool) or not isinstance(num_candidates, numbers.Integral) or num_candidates < 1:
             raise ValueError(f"num_candidates must be an integer >= 1, got {num_candidates!r}")
-        if not (isinstance(candidate_noise, (int, float)) and math.isfinite(candidate_noise) and candidate_noise >= 0):
+        if isinstance(candidate_noise, bool) or not (isinstance(candidate_noise, (int, float)) and
+                                                     math.isfinite(candidate_noise) and candidate_noise >= 0):
             raise ValueError(f"candidate_noise must be a finite number >= 0, got {candidate_noise!r}")
+        for name, flag in (("early_exit", early_exit), ("return_trace", return_trace)):
+            if not isinstance(flag, bool):  # a string "false" would be read as true
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        self._check_solve_memory(input_ids.shape[0], int(num_candidates), max_steps if return_trace else 0)
         if num_candidates == 1:
             return self._solve_rows(input_ids.long(), puzzle_identifiers, max_steps, early_exit, return_trace)
 
@@ -687,6 +692,22 @@ class RecursiveReasoningModel(PreTrainedModel):
                               q_continue_logits=pick(res.q_continue_logits), trace=trace, chosen_candidate=chosen,
                               candidate_predictions=res.predictions.view(k, batch, -1), candidate_q_halt_logits=q_halt,
                               candidate_steps=res.steps.view(k, batch))
+
+    def _check_solve_memory(self, num_puzzles: int, num_candidates: int, trace_steps: int) -> None:
+        """Refuse, before anything is allocated, a solve whose memory estimate (`search.bytes_per_trajectory` per
+        trajectory, plus the trace) exceeds the memory free on the model's device (one-line `ValueError`)."""
+        try:
+            from dataset_scripts.validation import check_memory
+
+            from modeling_hrm.search import SearchSetting, bytes_per_trajectory
+        except ImportError:  # remote code without the hrm package: no estimate
+            return
+        rows = num_puzzles * num_candidates
+        needed = rows * (bytes_per_trajectory(self.config, SearchSetting()) + 8 * trace_steps * self.config.seq_len)
+        check_memory(needed, f"solving {num_puzzles} puzzle(s) x num_candidates={num_candidates}"
+                     + (f" with a trace of up to {trace_steps} segments" if trace_steps else ""),
+                     "lower num_candidates (or max_steps with return_trace) or solve fewer puzzles at a time",
+                     self.H_init.device)
 
     def candidate_initial_states(self, puzzle_index: torch.Tensor, candidate_index: torch.Tensor,
                                  kind: str = "noise", scale: float = 1.0, seed: int = 0):

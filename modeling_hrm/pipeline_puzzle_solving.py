@@ -13,9 +13,10 @@ Where this package is not installed, the same works with `trust_remote_code=True
 carries this file (see "Remote code" below).
 
 Inputs (the kind is read from the input; `kind=` forces it):
-- Sudoku: a string of 16 / 36 / 81 cells (`.`, `0` or `_` = blank; spaces, newlines and `| + - ,` are layout,
-  so a pretty-printed grid works), or an (n, n) grid of digits (list of lists or array, 0 = blank). The answer
-  comes back in the same form: the string with every cell filled in (layout kept), or a grid.
+- Sudoku: a string of 16 / 36 / 81 cells (ASCII digits; `.`, `0` or `_` = blank; spaces, newlines and `| + - ,`
+  are layout, so a pretty-printed grid works; any other character is refused by name), or an (n, n) grid of digits
+  (list of lists or array, 0 = blank). The answer comes back in the same form: the string with every cell filled
+  in (layout kept), or a grid.
 - Maze: text, one line per row, `#` wall, space open, `S` start, `G` goal. The answer is the same text with the
   predicted path marked `o`.
 - ARC: a task (dict or JSON text: {"train": [...], "test": [{"input": grid}, ...]}), or a bare grid for a model
@@ -41,8 +42,12 @@ answers with the candidate its selector picks, and the result says which `candid
 
 Bad input raises `PuzzleError` (a `ValueError`) with one line naming the problem: wrong size, unknown symbol,
 clashing clues, a Sudoku with no solution, a maze without a start or goal or with no path, an ARC task with a
-ragged or oversized grid, a puzzle the model was not trained for (vocabulary / sequence length). In a list,
-the message starts with the puzzle's index. `hrm-solve` is a command line over this pipeline and prints the
+ragged or oversized grid, a puzzle the model was not trained for (vocabulary / sequence length), a value that is
+no puzzle (None, bytes, a number). In a list, the message starts with the puzzle's index. Options are typed
+(dataset_scripts/validation.py): `early_exit`, `return_trace` and `augment` take True or False (the string "false"
+is refused, not read as true), `puzzle_id` an integer, `arc_versions` a list; a wrong type raises `OptionTypeError`
+(a `TypeError` and a `ValueError`). A list whose rows would not fit in memory is solved in smaller batches; a
+request that cannot fit at all (`num_candidates` far beyond memory) is refused in one line. `hrm-solve` is a command line over this pipeline and prints the
 same messages.
 
 The pipeline works for every model with the `solve` interface (HRM and TRM alike); it reads only
@@ -87,6 +92,7 @@ try:  # the installed package
                                          encode_sudoku, maze_bfs_distances, parse_maze, parse_sudoku,
                                          validate_arc_grid)
     from dataset_scripts.sudoku import SudokuSolver
+    from dataset_scripts.validation import check_bool, check_int, check_sequence, describe, loads_json
 except ImportError:  # remote code: the copies saved next to the weights
     from .arc import grid_to_str, invert_arc_version, rank_candidates, str_to_grid
     from .formats import (MAZE_GOAL, MAZE_START, arc_canvas_needed, arc_canvas_size, check_color_perm,
@@ -94,6 +100,7 @@ except ImportError:  # remote code: the copies saved next to the weights
                           dihedral, encode_arc_grid, encode_sudoku, maze_bfs_distances, parse_maze, parse_sudoku,
                           validate_arc_grid)
     from .sudoku import SudokuSolver
+    from .validation import check_bool, check_int, check_sequence, describe, loads_json
 
 TASK = "puzzle-solving"
 KINDS = ("sudoku", "maze", "arc")
@@ -103,7 +110,7 @@ ARC_VOCAB_SIZE, ARC_SEQ_LEN, MAZE_VOCAB_SIZE = 12, 900, 6
 # (hrm-solve, before loading the model) also runs a short search that refutes nearly every unsolvable grid at once.
 PRECHECK_NODES, POSTCHECK_NODES = 2_000, 200_000
 # The modules of dataset_scripts this file needs, copied into every saved model folder (see the module doc).
-BUNDLED_MODULES = ("formats", "arc", "sudoku")
+BUNDLED_MODULES = ("formats", "arc", "sudoku", "validation")
 CUSTOM_PIPELINES = {TASK: {"impl": "pipeline_puzzle_solving.PuzzleSolvingPipeline", "pt": ["AutoModel"],
                            "type": "multimodal"}}
 
@@ -135,8 +142,10 @@ def _is_grid(value) -> bool:
     """A 2-D grid of numbers (list of lists or array), as opposed to a list of puzzles."""
     if isinstance(value, np.ndarray):
         return value.ndim == 2
+    # (A row of scalars, text ones included: a grid with a string cell is a grid with a bad cell, not a list of
+    # text puzzles, which would be strings, not rows.)
     return (isinstance(value, (list, tuple)) and len(value) > 0 and isinstance(value[0], (list, tuple, np.ndarray))
-            and all(not isinstance(v, (list, tuple, np.ndarray, str, dict)) for v in value[0]))
+            and all(not isinstance(v, (list, tuple, np.ndarray, dict)) for v in value[0]))
 
 
 def is_batch(inputs) -> bool:
@@ -169,6 +178,30 @@ def _sudoku_solvable(grid: np.ndarray, max_nodes: int) -> bool | None:
 NO_SUDOKU_SOLUTION = "invalid Sudoku: no valid solution exists (the givens do not clash, but no grid completes them)"
 
 
+def _sudoku_cells(puzzle) -> np.ndarray:
+    """A Sudoku given as a grid (list of rows or 2-D array) → (n, n) int64; the first cell that is not a whole number
+    is named (a bool, a string digit, NaN...)."""
+    if isinstance(puzzle, np.ndarray):
+        if puzzle.ndim != 2:
+            raise ValueError(f"a Sudoku grid must be 2-D (rows of cells), got shape {puzzle.shape}")
+        if puzzle.dtype.kind in "iu":
+            return puzzle.astype(np.int64)
+        puzzle = puzzle.tolist()
+    if not all(isinstance(row, (list, tuple)) for row in puzzle):
+        raise ValueError("a Sudoku grid must be a list of rows, each a list of cells")
+    widths = sorted({len(row) for row in puzzle})
+    if len(widths) > 1:
+        raise ValueError(f"ragged grid: its rows have {widths} cells")
+    for r, row in enumerate(puzzle):
+        for c, cell in enumerate(row):
+            whole = (isinstance(cell, (int, np.integer)) and not isinstance(cell, (bool, np.bool_))) or \
+                (isinstance(cell, (float, np.floating)) and np.isfinite(cell) and cell == int(cell))
+            if not whole or not 0 <= cell <= 9:
+                raise ValueError(f"cells must be whole numbers 0..9 (0 = blank); row {r + 1}, column {c + 1} holds "
+                                 f"{describe(cell)}")
+    return np.asarray(puzzle, dtype=np.int64).reshape(len(puzzle), -1)
+
+
 def parse_sudoku_puzzle(puzzle, precheck: bool = True) -> Puzzle:
     if isinstance(puzzle, str):
         form = "text"
@@ -179,10 +212,7 @@ def parse_sudoku_puzzle(puzzle, precheck: bool = True) -> Puzzle:
     else:
         form = "array" if isinstance(puzzle, np.ndarray) else "grid"
         try:
-            grid = np.asarray(puzzle)
-            if grid.dtype.kind not in "iu" and not (grid.dtype.kind == "f" and np.all(grid == np.round(grid))):
-                raise ValueError(f"cells must be whole numbers (0 = blank), got {grid.dtype} values")
-            grid = grid.astype(np.int64)
+            grid = _sudoku_cells(puzzle)
             check_sudoku_grid(grid)
         except (ValueError, TypeError) as err:
             raise PuzzleError(f"invalid Sudoku: {err}") from None
@@ -222,9 +252,11 @@ def parse_arc_task(task) -> dict:
     """Validate an ARC task (dict or JSON text) → {"train": [(in, out)], "test": [(in, out or None)]} of int grids."""
     if isinstance(task, str):
         try:
-            task = json.loads(task)
+            task = loads_json(task, "the task")
         except json.JSONDecodeError as err:
             raise PuzzleError(f"invalid ARC task: not valid JSON ({err.msg} at line {err.lineno})") from None
+        except ValueError as err:  # a key given twice
+            raise PuzzleError(f"invalid ARC task: {err}") from None
     if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
         raise PuzzleError('invalid ARC task: expected a JSON object with a non-empty "test" list (and a "train" list)')
     parsed = {"train": [], "test": []}
@@ -276,11 +308,22 @@ def read_if_file(puzzle):
     return puzzle
 
 
+def check_puzzle_type(puzzle) -> None:
+    """`PuzzleError` naming what was given when it is none of the forms a puzzle takes (None, bytes, a number...)."""
+    if isinstance(puzzle, (str, dict, list, tuple, np.ndarray)):
+        return
+    if isinstance(puzzle, (bytes, bytearray)):
+        raise PuzzleError("a puzzle must be text, not bytes: decode it first (e.g. data.decode('utf-8'))")
+    raise PuzzleError(f"a puzzle must be text, a grid (list of rows or a 2-D array), an ARC task (dict or JSON "
+                      f"text) or a file path; got {describe(puzzle)}")
+
+
 def parse_puzzle(puzzle, kind: str | None = None, precheck: bool = True) -> Puzzle:
     """Validate a puzzle as a person writes it (see the module doc), or the file holding it; `kind` forces the
     puzzle kind. `precheck`: also search briefly for a Sudoku solution (an unsolvable grid fails here, before any
     model runs)."""
     puzzle = read_if_file(puzzle)
+    check_puzzle_type(puzzle)
     kind = kind or guess_kind(puzzle)
     if kind not in KINDS:
         raise PuzzleError(f"unknown puzzle kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -336,7 +379,9 @@ def arc_plan(config, puzzle_id: int = 0, augment: bool = True, arc_versions=None
     training set: `dataset_scripts.arc.task_versions_from_metadata(meta, task_id)`). Without it, the 8 dihedral
     versions (or only the input itself, `augment=False`) all with `puzzle_id` (0, the blank id, for tasks the
     model never saw; a trained id names one version, so it is refused with `augment`)."""
+    augment, puzzle_id = check_bool(augment, "augment"), check_int(puzzle_id, "puzzle_id")
     if arc_versions is not None:
+        arc_versions = check_sequence(arc_versions, "arc_versions")
         plan = []
         for version in arc_versions:
             try:
@@ -413,9 +458,14 @@ class PuzzleSolvingPipeline(Pipeline):
             if kind not in KINDS:
                 raise PuzzleError(f"unknown puzzle kind {kind!r}; expected one of {', '.join(KINDS)}")
             preprocess["kind"] = kind
-        for name, value in (("puzzle_id", puzzle_id), ("augment", augment), ("arc_versions", arc_versions)):
-            if value is not None:
-                preprocess[name] = value
+        # Typed options: a boolean is True or False (the string "false" is not read as true), an id an integer, a
+        # list of versions a list (dataset_scripts/validation.py).
+        if puzzle_id is not None:
+            preprocess["puzzle_id"] = check_int(puzzle_id, "puzzle_id")  # its range: arc_plan, by the model
+        if augment is not None:
+            preprocess["augment"] = check_bool(augment, "augment")
+        if arc_versions is not None:
+            preprocess["arc_versions"] = check_sequence(arc_versions, "arc_versions")
         if adapt_steps is not None:
             if isinstance(adapt_steps, bool) or not isinstance(adapt_steps, int) or adapt_steps < 1:
                 raise ValueError(f"adapt_steps must be a positive integer, got {adapt_steps!r}")
@@ -425,9 +475,9 @@ class PuzzleSolvingPipeline(Pipeline):
                 raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
             forward["max_steps"] = max_steps
         if early_exit is not None:
-            forward["early_exit"] = bool(early_exit)
+            forward["early_exit"] = check_bool(early_exit, "early_exit")
         if return_trace is not None:
-            forward["return_trace"] = postprocess["return_trace"] = bool(return_trace)
+            forward["return_trace"] = postprocess["return_trace"] = check_bool(return_trace, "return_trace")
         if num_candidates is not None:
             if isinstance(num_candidates, bool) or not isinstance(num_candidates, int) or num_candidates < 1:
                 raise ValueError(f"num_candidates must be a positive integer, got {num_candidates!r}")
@@ -438,6 +488,9 @@ class PuzzleSolvingPipeline(Pipeline):
             except ImportError:  # remote code: search is part of the hrm package
                 raise PuzzleError("search= needs the hrm package installed (modeling_hrm.search)") from None
             forward["search"] = test_time_search.as_setting(search, {}).check()
+            if forward["search"].symmetries is not None and not isinstance(forward["search"].symmetries, str):
+                raise PuzzleError(f"search symmetries must be text such as 'rows+cols', got "
+                                  f"{describe(forward['search'].symmetries)}")
             if forward.get("return_trace") or forward.get("num_candidates", 1) > 1:
                 raise ValueError("search= replaces num_candidates and cannot be traced (return_trace): the answer "
                                  "comes from the candidate the selector picks")
@@ -630,6 +683,8 @@ class PuzzleSolvingPipeline(Pipeline):
             if len(kinds) > 1:
                 raise PuzzleError("search= needs the puzzles of a list to be of one kind and size")
             context["search_task"] = kinds.pop()
+        if "search" not in fwd:  # (a search splits its trajectories into chunks that fit by itself)
+            batch_size = self._rows_that_fit(batch_size, fwd.get("num_candidates", 1))
         chunks = [self.forward({"input_ids": ids[s:s + batch_size], "puzzle_identifiers": pids[s:s + batch_size],
                                 **context}, **fwd) for s in range(0, len(ids), batch_size)]
         joined = {key: torch.cat([c[key] for c in chunks], dim=1 if key == "trace" else 0)
@@ -650,6 +705,17 @@ class PuzzleSolvingPipeline(Pipeline):
             except PuzzleError as err:
                 raise PuzzleError(f"puzzle {i}: {err}") from None
         return results
+
+    def _rows_that_fit(self, batch_size: int, num_candidates: int) -> int:
+        """At most `batch_size` model rows per forward, fewer where their `num_candidates` trajectories each would not
+        fit in the memory budget of a search chunk (modeling_hrm.search's estimate): a long list is split into
+        batches that fit instead of failing in an allocation."""
+        try:
+            from modeling_hrm.search import SearchSetting, bytes_per_trajectory, default_memory_budget
+        except ImportError:  # remote code without the hrm package: the batch size as given
+            return batch_size
+        per_row = num_candidates * bytes_per_trajectory(self.model.config, SearchSetting())
+        return max(1, min(batch_size, default_memory_budget(self.model.device) // max(per_row, 1)))
 
     def save_pretrained(self, save_directory, **kwargs):
         """Save the model; its folder carries this pipeline (see `save_pipeline_files`)."""

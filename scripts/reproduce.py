@@ -26,8 +26,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -135,7 +133,9 @@ def lookup(task: str, model: str) -> Result:
 
 
 def load_recipe(result: Result) -> dict:
-    return yaml.safe_load((ROOT / "training" / "configs" / result.recipe).read_text())
+    from dataset_scripts.validation import load_yaml  # a key given twice is refused, as train.py refuses it
+
+    return load_yaml((ROOT / "training" / "configs" / result.recipe).read_text())
 
 
 def model_config(recipe: dict, data: DataPlan, **overrides):

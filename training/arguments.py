@@ -20,6 +20,7 @@ import math
 import os
 import re
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +252,8 @@ class ArgumentParser(HfArgumentParser):
             if action.dest in nullable and action.type is not None and action.choices is None:
                 action.type = _nullable(action.type)
         self.option_section = {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+        self.option_type = {name: _value_type(kind) for cls in SECTIONS.values()
+                            for name, kind in typing.get_type_hints(cls).items() if not name.startswith("_")}
 
     def error(self, message):  # argparse would print the usage and exit; one line is enough
         raise ConfigError(_explain_parse_error(self, message))
@@ -292,6 +295,8 @@ class ArgumentParser(HfArgumentParser):
                               + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where}: {section}.{key} must be a single value, got {value!r}")
+        if where != "--set":  # a YAML value has a type of its own: it must be the option's
+            _check_yaml_type(f"{where}: {section}.{key}", value, self.option_type.get(name))
         text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         return [f"--{name}={text}"]
 
@@ -301,13 +306,12 @@ class ArgumentParser(HfArgumentParser):
             raise ConfigError(f"--config {path_text}: a folder, not a YAML file")
         if not path.is_file():
             raise ConfigError(f"--config {path_text}: no such file")
+        from dataset_scripts.validation import load_yaml, yaml_error_line
+
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = load_yaml(path.read_text())  # a key given twice is refused, not silently the last one
         except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-            raise ConfigError(f"{path_text}: not valid YAML{where}: {problem}") from None
+            raise ConfigError(yaml_error_line(error, path_text)) from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path_text}: not a text file") from None
         if loaded is None:
@@ -352,6 +356,48 @@ class ArgumentParser(HfArgumentParser):
             else:
                 glued.append(token)
         return glued
+
+
+def _value_type(kind):
+    """bool, int, float or str: the type a YAML value of an option with this annotation must have (None: any)."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)] if typing.get_origin(kind) in (
+        typing.Union, types.UnionType) else [kind]
+    if len(args) != 1:
+        return None
+    kind = args[0]
+    if typing.get_origin(kind) is Literal:
+        return str
+    return kind if kind in (bool, int, float, str) else None
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a finite number", str: "text"}
+
+
+def _check_yaml_type(where: str, value, kind) -> None:
+    """A YAML value of an option's type: a boolean for a boolean (a quoted "false" is not read as one), an integer
+    for a count, a finite number for a float (PyYAML reads `1e-4` without a dot as text: numeric text is accepted),
+    text for text (an unquoted no / yes / on / off is a YAML boolean). `ConfigError` naming both otherwise."""
+    from dataset_scripts.validation import describe
+
+    if value is None or kind is None:
+        return
+    if kind is bool:
+        fits = isinstance(value, bool)
+    elif kind is str:
+        fits = isinstance(value, str)
+    elif isinstance(value, bool):
+        fits = False
+    elif isinstance(value, str):
+        try:
+            fits = math.isfinite(float(value)) and (kind is float or float(value) == int(float(value)))
+        except ValueError:
+            fits = None  # not a number: argparse names the value ("invalid float value")
+    else:
+        fits = isinstance(value, int) or (kind is float and isinstance(value, float) and math.isfinite(value))
+    if fits is False:
+        hint = " (YAML reads an unquoted yes / no / on / off as a boolean: quote it)" if kind is str and \
+            isinstance(value, bool) else " (write it without quotes)" if kind is bool and isinstance(value, str) else ""
+        raise ConfigError(f"{where} must be {_TYPE_WORDS[kind]}, got {describe(value)}{hint}")
 
 
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$|^-nan$")
@@ -411,8 +457,8 @@ def check_training_arguments(t: TrainingArguments) -> None:
         raise ConfigError(f"training.ema_decay must be in (0, 1), got {t.ema_decay}")
     if t.save_total_limit is not None and t.save_total_limit < 0:
         raise ConfigError(f"training.save_total_limit must be >= 0 (0 = keep all), got {t.save_total_limit}")
-    if t.max_train_minutes is not None and not t.max_train_minutes > 0:
-        raise ConfigError(f"training.max_train_minutes must be > 0, got {t.max_train_minutes}")
+    if t.max_train_minutes is not None and not (math.isfinite(t.max_train_minutes) and t.max_train_minutes > 0):
+        raise ConfigError(f"training.max_train_minutes must be a finite number > 0, got {t.max_train_minutes}")
     if t.push_to_hub and not t.hub_model_id:
         raise ConfigError("--push_to_hub needs --hub_model_id OWNER/NAME")
     if t.target_exact_accuracy is not None:
@@ -428,8 +474,12 @@ def check_training_arguments(t: TrainingArguments) -> None:
             parse_depth_curriculum(t.depth_curriculum)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-    if t.hub_model_id is not None and not re.match(r"^([\w.-]+/)?[\w.-]+$", t.hub_model_id):
-        raise ConfigError(f"--hub_model_id must look like 'owner/name' or 'name', got {t.hub_model_id!r}")
+    if t.hub_model_id is not None:  # checked before training, not when the push fails at its end
+        from dataset_scripts.validation import REPO_ID_RULE, is_repo_id
+
+        if not is_repo_id(t.hub_model_id, owner=False):
+            raise ConfigError(f"--hub_model_id must look like 'owner/name' or 'name', got {t.hub_model_id!r} "
+                              f"({REPO_ID_RULE})")
     if not 0 <= t.seed < 2 ** 32:
         raise ConfigError(f"training.seed must be in [0, 2**32), got {t.seed}")
     output = Path(t.output_dir)

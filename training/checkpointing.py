@@ -32,6 +32,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+# Training settings that shape the trajectory: an exact resume needs the ones the checkpoint was written with (the
+# step budget, evaluation, saving and logging may change).
+TRAJECTORY_KEYS = ("seed", "sampling", "optimizer", "learning_rate", "weight_decay", "beta1", "beta2", "lr_warmup_steps",
+                   "lr_min_ratio", "puzzle_emb_lr", "puzzle_emb_weight_decay", "ema_decay", "mixed_precision",
+                   "depth_curriculum")
 CARRY_FIELDS = ("z_H", "z_L", "steps", "halted", "inputs", "labels", "puzzle_identifiers")
 TRAINER_STATE = "trainer_state.json"
 
@@ -128,16 +133,23 @@ def file_digests(folder: Path) -> dict[str, str]:
 
 
 def check_resume(path: Path, *, num_processes: int, global_batch_size: int, gradient_accumulation_steps: int,
-                 model_config=None, architecture_keys: tuple = ()) -> dict:
+                 model_config=None, architecture_keys: tuple = (), dataset: str | None = None,
+                 dataset_fingerprint: str | None = None, training: dict | None = None) -> dict:
     """Check that `path` can be resumed exactly by this run, before anything is loaded; returns its trainer state.
 
-    Raises a one-line `ValueError` for a corrupt trainer state, another run layout or architecture, a missing
-    carry, or a file of state/ (weights, optimizer, RNG) whose digest differs from the one recorded at saving.
+    Raises a one-line `ValueError` for a corrupt trainer state, another run layout, model type or model config
+    (`architecture_keys`: the config fields compared), other data (`dataset_fingerprint`, `training.data.
+    dataset_fingerprint`; a checkpoint written before fingerprints compares the `dataset` it names), other
+    trajectory settings (`training`, compared on `TRAJECTORY_KEYS`), a missing carry, or a file of state/ (weights,
+    optimizer, RNG) whose digest differs from the one recorded at saving.
     """
+    from dataset_scripts.validation import loads_json
+
     where = f"--resume_from_checkpoint {path}"
+    fresh = f"use --init_from {path / 'model'} to start a new run from its weights"
     try:
-        state = json.loads((path / TRAINER_STATE).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        state = loads_json((path / TRAINER_STATE).read_text(), TRAINER_STATE)
+    except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"{where}: {TRAINER_STATE} is corrupt ({getattr(error, 'msg', error)})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{where}: {TRAINER_STATE} is corrupt (not a JSON object)")
@@ -166,6 +178,24 @@ def check_resume(path: Path, *, num_processes: int, global_batch_size: int, grad
                    if k in saved and hasattr(model_config, k) and saved[k] != getattr(model_config, k)}
         if clashes:
             raise ValueError(f"{where}: this run's model differs from the checkpoint's: {clashes} (run, checkpoint)")
+    recorded_config = state.get("config") if isinstance(state.get("config"), dict) else {}
+    recorded_data = recorded_config.get("dataset")
+    if dataset_fingerprint is not None and state.get("dataset_fingerprint") is not None:
+        if state["dataset_fingerprint"] != dataset_fingerprint:
+            raise ValueError(f"{where}: the checkpoint was trained on other data ({recorded_data}, fingerprint "
+                             f"{state['dataset_fingerprint'][:12]}) than --dataset {dataset} (fingerprint "
+                             f"{dataset_fingerprint[:12]}); an exact resume needs the same data ({fresh})")
+    elif dataset is not None and recorded_data is not None and not _same_dataset(str(recorded_data), str(dataset)):
+        raise ValueError(f"{where}: the checkpoint was trained on {recorded_data} (it records no data fingerprint, "
+                         f"so only the name can be compared) but this run's --dataset is {dataset}; an exact resume "
+                         f"needs the same data ({fresh})")
+    recorded_training = recorded_config.get("training") if isinstance(recorded_config.get("training"), dict) else {}
+    if training is not None:
+        changed = {k: (training.get(k), recorded_training[k]) for k in TRAJECTORY_KEYS
+                   if k in recorded_training and training.get(k) != recorded_training[k]}
+        if changed:
+            raise ValueError(f"{where}: this run's training differs from the checkpoint's: {changed} (run, "
+                             f"checkpoint); an exact resume needs the settings it was written with ({fresh})")
     for rank in range(num_processes):
         if not (path / f"carry-rank{rank}.safetensors").is_file():
             raise ValueError(f"{where}: no ACT carry for process {rank} (carry-rank{rank}.safetensors)")
@@ -184,6 +214,11 @@ def check_resume(path: Path, *, num_processes: int, global_batch_size: int, grad
                              f"the one recorded in {TRAINER_STATE}); an exact resume is impossible (use --init_from "
                              f"{path / 'model'} to start a new run from its weights)")
     return state
+
+
+def _same_dataset(a: str, b: str) -> bool:
+    """The same dataset name: equal text, or two spellings of one local folder."""
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def rotate_checkpoints(output_dir: str | os.PathLike, keep: int | None) -> None:

@@ -6,6 +6,7 @@ is seen in (`BatchStream`, a seeded, resumable stream of global batches; `plan_s
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import logging
 import typing
@@ -38,6 +39,26 @@ class RunPlan:
     resume_path: Path | None = None
     resume_state: dict | None = None
     accelerate_precision: str | None = None  # Accelerate's mixed_precision, when it differs from the training one
+    dataset_fingerprint: str | None = None  # recorded in every checkpoint; a resume must find the same
+
+
+def dataset_fingerprint(dataset: str, meta: dict) -> str:
+    """What a checkpoint records of the data it was trained on, so that a resume on other data is refused: SHA-256
+    of the metadata (without its build command, which names the output folder) and, for a local folder, of every
+    parquet shard's bytes (the same build in another folder has the same fingerprint; another seed does not). For a
+    Hub dataset, of the metadata and the repo id."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "build_command"}, sort_keys=True,
+                                       default=str).encode())
+    path = Path(dataset)
+    if path.is_dir():
+        for shard in sorted((path / "data").glob("*.parquet")):
+            with open(shard, "rb") as f:
+                digest.update(shard.name.encode() + hashlib.file_digest(f, "sha256").digest())
+    else:
+        digest.update(f"hub:{dataset}".encode())
+    return digest.hexdigest()
 
 
 
@@ -166,7 +187,8 @@ def check_arguments(args: RunArguments, num_processes: int | None = None) -> Run
         raise ConfigError(f"the global batch {global_batch} is larger than the train split ({train_rows} rows of "
                           f"{args.data.dataset}); lower training.global_batch_size")
     model_class, model_config, init_folder = resolve_model_config(args.model, meta, t.init_from)
-    plan = RunPlan(meta, model_class, model_config, global_batch, micro_batch, num_processes, init_folder)
+    plan = RunPlan(meta, model_class, model_config, global_batch, micro_batch, num_processes, init_folder,
+                   dataset_fingerprint=dataset_fingerprint(args.data.dataset, meta))
     if t.depth_curriculum:
         from training.curriculum import check_depth_curriculum, parse_depth_curriculum
 
@@ -189,7 +211,8 @@ def check_arguments(args: RunArguments, num_processes: int | None = None) -> Run
             plan.resume_state = checkpointing.check_resume(
                 path, num_processes=num_processes, global_batch_size=global_batch,
                 gradient_accumulation_steps=t.gradient_accumulation_steps, model_config=model_config,
-                architecture_keys=ARCHITECTURE_KEYS)
+                architecture_keys=tuple(config_fields(type(model_config))), dataset=args.data.dataset,
+                dataset_fingerprint=plan.dataset_fingerprint, training=dataclasses.asdict(t))
             if t.max_steps is not None and plan.resume_state["step"] > t.max_steps:
                 raise ConfigError(f"--resume_from_checkpoint {path}: already at step {plan.resume_state['step']}, "
                                   f"past max_steps {t.max_steps}")

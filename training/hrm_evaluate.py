@@ -411,6 +411,29 @@ def _search_main(args, model, ds, meta: dict, arrays: dict, output_dir: Path) ->
     return 0
 
 
+def check_resources(config, num_rows: int, *, max_steps: int, batch_size: int, candidates: list[int] | None,
+                    device) -> None:
+    """Refuse, before any work, an evaluation whose memory estimate exceeds what is free (one-line `ValueError`,
+    exit 2): one forward of `--batch-size` rows (modeling_hrm.search's per-trajectory estimate) on the device, and
+    the per-segment records of every row (and the candidates' predictions) on the host."""
+    from dataset_scripts.validation import check_memory
+    from modeling_hrm.search import SearchSetting, bytes_per_trajectory
+
+    per_row = bytes_per_trajectory(config, SearchSetting())
+    rows = min(batch_size, num_rows)
+    check_memory(rows * per_row, f"--batch-size {batch_size} ({rows} rows in one forward)", "lower --batch-size",
+                 device)
+    records = num_rows * (13 * max_steps + 2 * config.seq_len)
+    check_memory(records, f"recording {max_steps} segments of {num_rows} rows", "lower --max-steps or "
+                 "--scaling-steps, or evaluate fewer rows (--limit)", "cpu")
+    if candidates:
+        top = max(candidates)
+        check_memory(top * per_row, f"--num-candidates {top} (its trajectories in one forward)",
+                     "lower --num-candidates", device)
+        check_memory(num_rows * top * (config.seq_len + 4), f"the predictions of {top} candidates for {num_rows} "
+                     f"rows", "lower --num-candidates or evaluate fewer rows (--limit)", "cpu")
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """Reject option values that cannot work, before the model and data load (one-line `ValueError`)."""
     for name, minimum in (("max_steps", 1), ("batch_size", 1), ("limit", 1), ("num_examples", 0)):
@@ -477,6 +500,11 @@ def main(argv: list[str] | None = None) -> int:
         _check_compatible(model.config, meta, arrays)
         if not len(arrays["inputs"]):
             raise ValueError(f"split {args.split!r} of {args.dataset} has no rows")
+        if args.search is None:  # (a search splits its trajectories into chunks that fit by itself)
+            check_resources(model.config, min(len(arrays["inputs"]), args.limit or len(arrays["inputs"])),
+                            max_steps=max(budgets + [headline]), batch_size=args.batch_size, device=device,
+                            candidates=_parse_int_list(args.num_candidates, "--num-candidates")
+                            if args.num_candidates else None)
         if args.search is not None:  # a setting the model or task cannot take fails here, before any work
             from modeling_hrm.search import grid_settings, parse_grid
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from dataset_scripts.validation import REPO_ID_RULE, is_repo_id
+
 TEMPLATE = Path(__file__).resolve().parent.parent / "model_cards" / "hrm_model_card.md"
 # key in evaluate_model's result → (metric_type, display name); fixed so model-index entries stay comparable.
 EVAL_METRICS = {
@@ -44,13 +46,12 @@ CITATIONS = {
   year    = {2025}
 }""",
 }
-_REPO_ID_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
 MODEL_PATH_PLACEHOLDER = "path/to/model-folder"
 
 
 def looks_like_repo_id(name: str | None) -> bool:
-    """`owner/name` that is not an existing local path."""
-    return bool(name) and _REPO_ID_RE.match(str(name)) is not None and not Path(str(name)).exists()
+    """A valid `owner/name` Hub repo id (dataset_scripts.validation.is_repo_id) that is not an existing local path."""
+    return bool(name) and is_repo_id(str(name)) and not Path(str(name)).exists()
 
 
 def infer_task(config, meta: dict | None = None) -> str:
@@ -287,8 +288,8 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, *, token: str | None = 
     """
     from huggingface_hub import HfApi, get_token
 
-    if not repo_id or not re.match(r"^([\w.-]+/)?[\w.-]+$", repo_id):
-        raise ValueError(f"--hub_model_id must look like 'owner/name' or 'name', got {repo_id!r}")
+    if not is_repo_id(repo_id, owner=False):
+        raise ValueError(f"--hub_model_id must look like 'owner/name' or 'name', got {repo_id!r} ({REPO_ID_RULE})")
     check_model_folder(folder)
     token = token or get_token()
     if not token:

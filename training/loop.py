@@ -270,7 +270,8 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
     def save(step: int, train_seconds: float) -> Path:
         state = {"step": step, "epoch": stream.epoch_at(step), "stream_position": step * global_batch,
                  "global_batch_size": global_batch, "gradient_accumulation_steps": accum, "num_processes": world,
-                 "train_seconds": train_seconds, "eval": last_eval, "config": config}
+                 "train_seconds": train_seconds, "eval": last_eval, "config": config,
+                 "dataset_fingerprint": plan.dataset_fingerprint}
         path = checkpointing.save_checkpoint(accelerator, output_dir, step, hrm=hrm, carries=carries,
                                              trainer_state=state, ema=ema, write_card=lambda d: write_card(d, step),
                                              save_total_limit=t.save_total_limit)

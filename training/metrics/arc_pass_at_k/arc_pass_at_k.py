@@ -19,8 +19,9 @@ import datasets
 import evaluate
 import numpy as np
 
-# The voting core lives with the other ARC data helpers (shared with the evaluator and hrm-solve).
-from dataset_scripts.arc import rank_candidates, score_tasks  # noqa: F401  (rank_candidates: re-exported)
+# The voting core lives with the other ARC data helpers (shared with the evaluator and hrm-solve); rank_candidates
+# is re-exported.
+from dataset_scripts.arc import check_vote_rows, rank_candidates, score_tasks  # noqa: F401
 
 _DESCRIPTION = """\
 ARC scoring as in the HRM and TRM papers. For every (task, test input) the predictions of all augmented
@@ -69,6 +70,23 @@ class ArcPassAtK(evaluate.Metric):
                 "confidences": datasets.Value("float64"),  # float32 would tie confidences above q ~ 17
             }),
         )
+
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of rows, checked first (`check_vote_rows`).
+
+        """
+        # Checked before `evaluate` casts the columns (an int grid would become text, a NaN confidence would rank).
+        check_vote_rows(predictions, references, kwargs.get("task_ids"), kwargs.get("test_indices"),
+                        kwargs.get("confidences"))
+        return super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one row, checked first (`check_vote_rows`).
+
+        """
+        check_vote_rows([prediction], [reference], [kwargs.get("task_ids")], [kwargs.get("test_indices")],
+                        [kwargs.get("confidences")])
+        return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(self, predictions, references, task_ids, test_indices, confidences, k_values=(1, 2),
                  protocol="hrm"):

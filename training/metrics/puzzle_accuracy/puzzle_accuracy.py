@@ -59,6 +59,42 @@ def _as_2d(column) -> np.ndarray:
     return np.stack(rows)
 
 
+def _describe(value) -> str:
+    return "None" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+def check_columns(predictions, references, steps, q_halt_logits) -> None:
+    """The metric's inputs, checked before `evaluate` casts them (a float token id would be truncated, a NaN logit
+    counted as "continue"): one line naming the first bad value. Token ids: rows of integers (int32), predictions
+    and references of one shape; steps: integers >= 1; q_halt_logits: finite numbers; one entry per row in each."""
+    lengths = {}
+    for name, column in (("predictions", predictions), ("references", references), ("steps", steps),
+                         ("q_halt_logits", q_halt_logits)):
+        if isinstance(column, (str, bytes, dict)) or not hasattr(column, "__len__"):
+            raise TypeError(f"puzzle_accuracy: {name} must be a list with one entry per row, got {_describe(column)}")
+        lengths[name] = len(column)
+    if len(set(lengths.values())) > 1:
+        raise ValueError("puzzle_accuracy: the inputs must have one entry per row, got "
+                         + ", ".join(f"{n} {k}" for n, k in lengths.items()))
+    for name, column in (("predictions", predictions), ("references", references)):
+        for i, row in enumerate(column):
+            if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+                raise TypeError(f"puzzle_accuracy: {name}[{i}] must be a sequence of token ids, got {_describe(row)}")
+            bad = next((v for v in row if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+                        or not -2**31 <= v < 2**31), None) if not (isinstance(row, np.ndarray) and row.dtype.kind
+                                                                    in "iu") else None
+            if bad is not None:
+                raise TypeError(f"puzzle_accuracy: {name}[{i}] must hold integer token ids, got {_describe(bad)}")
+    bad = next((v for v in steps if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+                or v < 1), None)
+    if bad is not None:
+        raise ValueError(f"puzzle_accuracy: steps must be integers >= 1 (ACT segments used), got {_describe(bad)}")
+    bad = next((v for v in q_halt_logits if isinstance(v, (bool, np.bool_))
+                or not isinstance(v, (int, float, np.number)) or not np.isfinite(v)), None)
+    if bad is not None:
+        raise ValueError(f"puzzle_accuracy: q_halt_logits must be finite numbers, got {_describe(bad)}")
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class PuzzleAccuracy(evaluate.Metric):
     """Exact / token accuracy with an ignore label, mean ACT steps and Q-halt accuracy."""
@@ -77,7 +113,27 @@ class PuzzleAccuracy(evaluate.Metric):
             # No format: evaluate allows "numpy" only for scalar features; rows come back as lists.
         )
 
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of rows, checked first (`check_columns`).
+
+        """
+        check_columns(predictions, references, kwargs.get("steps"), kwargs.get("q_halt_logits"))
+        return super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one row, checked first (`check_columns`).
+
+        """
+        check_columns([prediction], [reference], [kwargs.get("steps")], [kwargs.get("q_halt_logits")])
+        return super().add(prediction=prediction, reference=reference, **kwargs)
+
     def _compute(self, predictions, references, steps, q_halt_logits, ignore_index=-100):
+        ignored = ignore_index if isinstance(ignore_index, (list, tuple)) else [ignore_index]
+        bad = next((v for v in ignored if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))),
+                   None)
+        if bad is not None or not ignored:
+            raise TypeError(f"puzzle_accuracy: ignore_index must be an integer or a list of integers, got "
+                            f"{_describe(bad if ignored else ignore_index)}")
         preds, refs = _as_2d(predictions), _as_2d(references)
         if preds.shape != refs.shape:
             raise ValueError(f"predictions {preds.shape} and references {refs.shape} differ in shape")
