@@ -74,15 +74,17 @@ class AdaptationResult:
 @torch.no_grad()
 def sign_sgd_rows(weight: torch.Tensor, ids: torch.Tensor, grads: torch.Tensor, lr: float,
                   weight_decay: float) -> None:
-    """The trainer's puzzle-embedding update (`training.optim.sign_sgd_puzzle_embedding_step`), restated because a
-    model module may not import the training layer: gradients of a repeated id are summed, then
-    `w[id] = w[id] * (1 - lr * wd) - lr * sign(sum g)`; nothing moves if a gradient is not finite."""
+    """The puzzle-embedding update of training and adaptation (the trainer's
+    `training.optim.sign_sgd_puzzle_embedding_step` checks shapes and calls it): gradients of a repeated id are
+    summed, then `w[id] = w[id] * (1 - lr * wd) - lr * sign(sum g)`; nothing moves if a gradient is not finite.
+    Returns the updated ids."""
     unique_ids, inverse = ids.unique(return_inverse=True)
     summed = torch.zeros(unique_ids.shape[0], grads.shape[1], dtype=grads.dtype, device=grads.device)
     summed.index_add_(0, inverse, grads)
     rows = weight[unique_ids]
     updated = rows * (1.0 - lr * weight_decay) - lr * torch.sign(summed).to(rows.dtype)
     weight[unique_ids] = torch.where(torch.isfinite(summed).all(), updated, rows)
+    return unique_ids
 
 
 class _Rows:

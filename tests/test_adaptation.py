@@ -59,17 +59,21 @@ def test_only_the_new_rows_change(task):
     assert model.config.adapted_tasks[result.task_key]["versions"][0] == [0, "0123456789", 5]
 
 
-def test_update_is_the_trainers_sign_sgd():
-    from training.optim import sign_sgd_puzzle_embedding_step
-
-    gen = torch.Generator().manual_seed(0)
-    weight = torch.randn(6, 4, generator=gen)
-    ids = torch.tensor([1, 3, 1, 4])  # a repeated id: its gradients are summed before the sign
-    grads = torch.randn(4, 4, generator=gen)
-    ours, trainers = weight.clone(), weight.clone()
-    sign_sgd_rows(ours, ids, grads, lr=0.01, weight_decay=0.1)
-    sign_sgd_puzzle_embedding_step(trainers, ids, grads, lr=0.01, weight_decay=0.1)
-    assert torch.equal(ours, trainers) and not torch.equal(ours, weight)
+def test_sign_sgd_rows_by_hand():
+    """Adaptation and the trainer share this update: gradients of a repeated id are summed before the sign, weight
+    decay is applied to the touched rows only, and a non-finite gradient leaves the table as it was."""
+    weight = torch.ones(5, 2)
+    ids = torch.tensor([1, 3, 1])
+    grads = torch.tensor([[1.0, -3.0], [-2.0, 0.0], [-2.0, 1.0]])  # id 1: sum (-1, -2)
+    updated = sign_sgd_rows(weight, ids, grads, lr=0.1, weight_decay=0.5)
+    assert updated.tolist() == [1, 3]
+    decayed = 1.0 * (1 - 0.1 * 0.5)
+    assert torch.allclose(weight[1], torch.tensor([decayed + 0.1, decayed + 0.1]))
+    assert torch.allclose(weight[3], torch.tensor([decayed + 0.1, decayed]))  # sign(0) = 0
+    assert torch.equal(weight[[0, 2, 4]], torch.ones(3, 2))
+    before = weight.clone()
+    sign_sgd_rows(weight, ids, torch.full((3, 2), float("nan")), lr=0.1, weight_decay=0.5)
+    assert torch.equal(weight, before)
 
 
 @pytest.mark.parametrize("kind", ["hrm", "trm"])

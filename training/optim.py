@@ -24,6 +24,8 @@ from collections.abc import Iterable
 import torch
 from torch.optim import Optimizer
 
+from modeling_hrm.adaptation import sign_sgd_rows
+
 
 class AdamATan2(Optimizer):
     """Adam-atan2 exactly as the original HRM code (no epsilon; decoupled weight decay scaled by lr).
@@ -94,13 +96,7 @@ def sign_sgd_puzzle_embedding_step(weight: torch.Tensor, ids: torch.Tensor, grad
     if ids.dim() != 1 or grads.dim() != 2 or grads.shape[0] != ids.shape[0] or grads.shape[1] != weight.shape[1]:
         raise ValueError(f"puzzle-embedding update: ids {tuple(ids.shape)} and grads {tuple(grads.shape)} do not "
                          f"match the table {tuple(weight.shape)}")
-    unique_ids, inverse = ids.unique(return_inverse=True)
-    summed = torch.zeros(unique_ids.shape[0], grads.shape[1], dtype=grads.dtype, device=grads.device)
-    summed.index_add_(0, inverse, grads)
-    rows = weight[unique_ids]
-    updated = rows * (1.0 - lr * weight_decay) - lr * torch.sign(summed).to(rows.dtype)
-    weight[unique_ids] = torch.where(torch.isfinite(summed).all(), updated, rows)
-    return unique_ids
+    return sign_sgd_rows(weight, ids, grads, lr, weight_decay)
 
 
 def lr_at_step(step: int, base_lr: float, warmup_steps: int, total_steps: int, min_ratio: float = 1.0) -> float:
