@@ -1,7 +1,8 @@
 """Evaluation of an HRM model on encoded puzzle arrays: accuracy metrics, per-step scores and ARC scoring.
 
-`evaluate_model` is what the trainer calls during training; `hrm-evaluate` (training/hrm_evaluate.py) builds its
-report (scaling curve, steps histogram, ARC pass@K) on `run_segments` and `arc_scores` from this module.
+`evaluate_model` is what the trainer calls during training; `hrm-evaluate` (training/hrm_evaluate.py, its report in
+training/evaluation_report.py) and `hrm-analyze` build on `run_segments`, `arc_scores` and the split helpers
+(`load_split`, `check_model_fits_dataset`, `select_rows`) of this module.
 Metrics are computed through the local `evaluate` modules in training/metrics/.
 """
 
@@ -287,5 +288,49 @@ def arc_scores(predictions: np.ndarray, labels: np.ndarray, confidences: np.ndar
     return metric.compute(predictions=preds, references=refs, k_values=list(k_values), protocol=protocol, **rows)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# A built dataset split to evaluate on
+# ---------------------------------------------------------------------------------------------------------
+def load_split(path: str, split: str):
+    """(dataset, metadata, arrays) of a built dataset split (a folder or a Hub dataset repo id)."""
+    from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+
+    ds, meta = load_hrm_dataset(path, split)
+    return ds, meta, dataset_arrays(ds)
+
+
+def check_model_fits_dataset(config, meta: dict, arrays: dict) -> None:
+    """One-line `ValueError` when the model cannot read the dataset: another sequence length or vocabulary, or
+    puzzle identifiers beyond the model's puzzle embedding."""
+    for key in ("seq_len", "vocab_size"):
+        if key in meta and int(meta[key]) != int(getattr(config, key)):
+            raise ValueError(f"the dataset has {key}={meta[key]} but the model has {key}={getattr(config, key)}; "
+                             f"was the model trained on another puzzle kind?")
+    ids = arrays.get("puzzle_identifiers")
+    if ids is not None and len(ids) and int(ids.max()) >= config.num_puzzle_identifiers:
+        raise ValueError(f"the dataset uses puzzle identifiers up to {int(ids.max())} but the model has only "
+                         f"{config.num_puzzle_identifiers}; evaluate on the dataset the model was trained with")
+
+
+
+def select_rows(ds, meta: dict, arrays: dict, limit: int | None):
+    """ARC: keep the test pairs (and the first `limit` tasks); others: the first `limit` rows."""
+    n = len(arrays["inputs"])
+    keep = np.arange(n)
+    if meta.get("task") == "arc":
+        if "is_test_pair" in ds.column_names:
+            keep = np.flatnonzero(np.asarray(ds["is_test_pair"], dtype=bool))
+        if limit is not None:
+            tasks = np.asarray(ds["task_id"], dtype=object)[keep]
+            chosen = set(sorted(set(tasks))[:limit])
+            keep = keep[np.fromiter((t in chosen for t in tasks), dtype=bool, count=len(keep))]
+    elif limit is not None:
+        keep = keep[:limit]
+    if len(keep) == n:
+        return keep, arrays
+    return keep, {k: v[keep] for k, v in arrays.items()}
+
+
 __all__ = ["evaluate_model", "run_solve", "run_segments", "budget_view", "puzzle_metrics", "row_scores",
-           "load_metric", "arc_scores", "invert_arc_version", "grid_to_str", "str_to_grid"]
+           "load_metric", "arc_scores", "load_split", "check_model_fits_dataset", "select_rows", "invert_arc_version",
+           "grid_to_str", "str_to_grid"]
