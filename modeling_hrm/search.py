@@ -49,7 +49,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import numbers
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
@@ -61,6 +60,8 @@ from dataset_scripts.formats import (ARC_MAX_SIZE, arc_transform, check_maze_sol
                                      encode_arc_grid, invert_arc_version, row_hashes, sudoku_batch_valid,
                                      sudoku_box_shape)
 from dataset_scripts.sudoku import sudoku_augment_transform
+from dataset_scripts.validation import (OptionTypeError, check_bool, check_int, check_number, check_sequence,
+                                        describe)
 
 from .flops import inference_flops
 from .modeling_recursive import puzzle_keys
@@ -122,26 +123,27 @@ class SearchSetting:
     def check(self, config=None, task: str | None = None, grid_shape: tuple[int, int] | None = None
               ) -> "SearchSetting":
         """Raise `SearchError` naming the first value that cannot work (for this model and task, where given)."""
-        def positive_int(name, value, allow_none=False):
-            if value is None and allow_none:
-                return
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise SearchError(f"{name} must be an integer >= 1, got {value!r}")
-
-        positive_int("depth", self.depth, allow_none=True)
-        positive_int("breadth", self.breadth)
-        positive_int("h_cycles", self.h_cycles, allow_none=True)
-        positive_int("l_cycles", self.l_cycles, allow_none=True)
-        for name in ("noise", "step_noise"):
+        # Types first, by the project's typed-option rules (a wrong type is an `OptionTypeError`: a TypeError and a
+        # ValueError), then ranges.
+        for name in ("depth", "breadth", "h_cycles", "l_cycles"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-                raise SearchError(f"{name} must be a finite number >= 0, got {value!r}")
-        if isinstance(self.temperature, bool) or not isinstance(self.temperature, numbers.Real) or \
-                not math.isfinite(self.temperature) or self.temperature <= 0:
+            if (value is not None or name == "breadth") and check_int(value, name) < 1:
+                raise SearchError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("noise", "step_noise"):
+            if check_number(getattr(self, name), name) < 0:
+                raise SearchError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+        if check_number(self.temperature, "temperature") <= 0:
             raise SearchError(f"temperature must be a finite number > 0, got {self.temperature!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+        if check_int(self.seed, "seed") < 0:
             raise SearchError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if not isinstance(self.kind, str) or not self.kind:
+        check_bool(self.early_exit, "early_exit")
+        check_text(self.kind, "kind", f"({', '.join(KINDS)}, or several joined by '+')")
+        check_text(self.selector, "selector", f"({', '.join(SELECTORS)})")
+        if self.symmetries is not None:
+            check_text(self.symmetries, "search symmetries", "such as 'rows+cols'")
+        if task is not None:
+            check_text(task, "task", f"({', '.join(TASKS)})")
+        if not self.kind:
             raise SearchError(f"kind must be one of {', '.join(KINDS)} (or several joined by '+'), got {self.kind!r}")
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
@@ -154,8 +156,6 @@ class SearchSetting:
                               "initial state that 'noise' perturbs)")
         if self.selector not in SELECTORS:
             raise SearchError(f"unknown selector {self.selector!r}; expected one of {', '.join(SELECTORS)}")
-        if not isinstance(self.early_exit, bool):
-            raise SearchError(f"early_exit must be true or false, got {self.early_exit!r}")
         if task is not None and task not in TASKS:
             raise SearchError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
         if self.selector == "valid" and task == "arc":
@@ -176,8 +176,27 @@ class SearchSetting:
         return self
 
 
+def check_text(value, name: str, accepted: str) -> str:
+    """`value` if it is a string; `OptionTypeError` naming `name` and what is `accepted` otherwise."""
+    if not isinstance(value, str):
+        raise OptionTypeError(f"{name} must be text {accepted}, got {describe(value)}")
+    return value
+
+
+def check_grid_shape(grid_shape) -> tuple[int, int] | None:
+    """A maze's `grid_shape`: None or (height, width), two integers >= 1."""
+    if grid_shape is None:
+        return None
+    if not isinstance(grid_shape, (list, tuple)):
+        raise OptionTypeError(f"grid_shape must be (height, width), two integers, got {describe(grid_shape)}")
+    if len(grid_shape) != 2:
+        raise SearchError(f"grid_shape must be (height, width), two integers, got {len(grid_shape)} value(s)")
+    return tuple(check_int(v, f"grid_shape {name}", minimum=1) for v, name in zip(grid_shape, ("height", "width")))
+
+
 def check_task_fits(config, task: str, grid_shape: tuple[int, int] | None = None) -> tuple[int, int]:
     """The (height, width) of the model's puzzles for `task`; `SearchError` when the model cannot be that task."""
+    grid_shape = check_grid_shape(grid_shape)
     seq_len, vocab = config.seq_len, config.vocab_size
     if task == "sudoku":
         n = math.isqrt(seq_len)
@@ -495,8 +514,11 @@ def as_setting(setting, overrides: dict) -> SearchSetting:
     elif isinstance(setting, dict):
         setting = setting_from_dict(setting)
     elif not isinstance(setting, SearchSetting):
-        raise SearchError(f"search settings must be a SearchSetting, a dict or a string like 'depth=16 breadth=8', "
-                          f"got {type(setting).__name__}")
+        raise OptionTypeError(f"search settings must be a SearchSetting, a dict or a string like 'depth=16 breadth=8', "
+                              f"got {describe(setting)}")
+    unknown = [k for k in overrides if k not in _FIELDS]
+    if unknown:
+        raise SearchError(f"search: unknown key {unknown[0]!r}; expected {', '.join(_FIELDS)}")
     return replace(setting, **overrides) if overrides else setting
 
 
@@ -516,6 +538,7 @@ def search(model, input_ids, puzzle_identifiers=None, setting: SearchSetting | d
         max_rows: trajectories per forward at most (fewer where `memory_budget` demands).
         memory_budget: bytes one chunk of trajectories may use (default: a quarter of the free memory).
     """
+    grid_shape = check_grid_shape(grid_shape)
     setting = as_setting(setting, overrides).check(model.config, task, grid_shape)
     if task is None and setting.selector == "valid":
         raise SearchError("selector 'valid' needs the task (sudoku or maze) to check answers against: pass task=")
@@ -526,8 +549,10 @@ def search(model, input_ids, puzzle_identifiers=None, setting: SearchSetting | d
     device = next(model.parameters()).device
     input_ids = torch.as_tensor(input_ids)
     puzzle_identifiers = model._check_inputs(input_ids, puzzle_identifiers, None, allow_empty=True)
-    if isinstance(max_rows, bool) or not isinstance(max_rows, numbers.Integral) or max_rows < 1:
+    if check_int(max_rows, "max_rows") < 1:
         raise SearchError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+    if memory_budget is not None and check_int(memory_budget, "memory_budget (bytes)") < 1:
+        raise SearchError(f"memory_budget must be a number of bytes >= 1, got {memory_budget!r}")
     shape = check_task_fits(config, task, grid_shape) if task is not None else None
     kinds, breadth, trajectories = setting.kinds, setting.breadth, setting.trajectories
     num_puzzles, seq_len = input_ids.shape
@@ -544,7 +569,7 @@ def search(model, input_ids, puzzle_identifiers=None, setting: SearchSetting | d
                               "naming one augmented version (solve the versions the dataset gives instead)")
         symmetries = Symmetries(task, shape, names, setting.seed)
 
-    memory_budget = default_memory_budget(device) if memory_budget is None else int(memory_budget)
+    memory_budget = default_memory_budget(device) if memory_budget is None else memory_budget
     per_row = bytes_per_trajectory(config, setting)
     result_bytes = breadth * num_puzzles * (seq_len + 16) + trajectories * num_puzzles * 16
     if result_bytes > 4 * memory_budget or per_row > memory_budget:
@@ -694,10 +719,26 @@ def parse_grid(spec) -> dict[str, list]:
         grid[key] = [_convert(key, v) for v in values.split(",") if v.strip()]
         if not grid[key]:
             raise SearchError(f"search: {key} has no value")
+    return check_grid(grid)
+
+
+def check_grid(grid: dict) -> dict[str, list]:
+    """A grid given as a dict {key: [values]}: every key known (or an alias), every value a non-empty list or tuple,
+    seed and symmetries one value each. The values themselves are checked with the settings they make."""
+    checked: dict[str, list] = {}
+    for key, values in grid.items():
+        name = _ALIASES.get(key, key) if isinstance(key, str) else key
+        if name not in _FIELDS:
+            raise SearchError(f"search: unknown key {key!r}; expected {', '.join(_FIELDS)}")
+        if name in checked:
+            raise SearchError(f"search: {name} is given twice")
+        checked[name] = check_sequence(values, f"search grid values of {name}")
+        if not checked[name]:
+            raise SearchError(f"search: {name} has no value")
     for key in ("seed", "symmetries"):
-        if len(grid.get(key, [])) > 1:
-            raise SearchError(f"search: {key} takes one value, got {len(grid[key])}")
-    return grid
+        if len(checked.get(key, [])) > 1:
+            raise SearchError(f"search: {key} takes one value, got {len(checked[key])}")
+    return checked
 
 
 def parse_setting(spec) -> SearchSetting:
@@ -762,17 +803,37 @@ def evaluate_grid(model, inputs: np.ndarray, labels: np.ndarray, puzzle_identifi
     `seconds`, `seconds_per_100_puzzles`, `mean_segments_per_trajectory`, `oracle` (some candidate right: the
     ceiling of any selector), `correct` (per puzzle, bool list)]}. The plain run (`reference`; default: trained
     depth, breadth 1, the grid's first early-exit value) is run too when the grid lacks it."""
+    grid_shape = check_grid_shape(grid_shape)
+    if log is not None and not callable(log):
+        raise OptionTypeError(f"log must be a function that takes one line of text, got {describe(log)}")
+    inputs, labels = np.asarray(inputs), np.asarray(labels)
+    if inputs.ndim != 2 or labels.shape != inputs.shape:
+        raise SearchError(f"inputs and labels must be arrays of one shape (puzzles, seq_len), got {inputs.shape} "
+                          f"and {labels.shape}")
     if settings is None:
-        grid = parse_grid(grid) if isinstance(grid, (str, list)) else grid
+        if isinstance(grid, dict):
+            grid = check_grid(grid)
+        elif isinstance(grid, (str, list, tuple)):
+            grid = parse_grid(grid)
+        else:
+            raise OptionTypeError(f"grid must be a string like 'depth=4,16 breadth=1,8', a list of such tokens or a "
+                                  f"dict {{key: [values]}} (or give settings=), got {describe(grid)}")
         settings, selectors = grid_settings(grid, model.config, task, grid_shape)
     else:
+        for i, setting in enumerate(check_sequence(settings, "settings")):
+            if not isinstance(setting, SearchSetting):
+                raise OptionTypeError(f"settings[{i}] must be a SearchSetting, got {describe(setting)}")
+        if selectors is not None:
+            for i, selector in enumerate(check_sequence(selectors, "selectors")):
+                check_text(selector, f"selectors[{i}]", f"({', '.join(SELECTORS)})")
         settings, selectors = list(dict.fromkeys(settings)), list(dict.fromkeys(selectors or ["q"]))
         for setting in settings:
             for selector in selectors:
                 replace(setting, selector=selector).check(model.config, task, grid_shape)
+    if reference is not None and not isinstance(reference, SearchSetting):
+        raise OptionTypeError(f"reference must be a SearchSetting, got {describe(reference)}")
     plain = reference or SearchSetting(early_exit=settings[0].early_exit, seed=settings[0].seed)
     runs = settings if plain in settings else [plain] + settings
-    inputs = np.asarray(inputs)
     ids = None if puzzle_identifiers is None else torch.as_tensor(np.asarray(puzzle_identifiers).astype(np.int64))
     rows, reference = [], None
     for number, setting in enumerate(runs, 1):

@@ -33,6 +33,7 @@ from dataset_scripts.validation import OptionTypeError
 from modeling_hrm import HRMConfig, HRMForPuzzleSolving, TRMConfig, TRMForPuzzleSolving
 from modeling_hrm.loading import load_pretrained_model
 from modeling_hrm.pipeline_puzzle_solving import PuzzleError
+from modeling_hrm.search import SearchSetting
 
 GOOD_SUDOKU = "1200340000000000"
 GOOD_MAZE = "#####\n#S  #\n# # #\n#  G#\n#####\n"
@@ -267,6 +268,99 @@ MODEL_OPTION_CASES = [  # (id, solve keywords, exception type, message)
 @pytest.mark.parametrize("name,kwargs,exc,pattern", MODEL_OPTION_CASES, ids=[c[0] for c in MODEL_OPTION_CASES])
 def test_model_solve_typed_options(tiny_model, name, kwargs, exc, pattern):
     assert_raises(exc, pattern, tiny_model.solve, _X, **kwargs)
+
+
+SEARCH_API_CASES = [  # (id, search keywords, exception type, message): modeling_hrm.search.search
+    ("symmetries-number", dict(task="sudoku", breadth=2, kind="symmetry", symmetries=5), TypeError,
+     r"search symmetries must be text such as 'rows\+cols', got int 5"),
+    ("memory-budget-word", dict(memory_budget="big"), TypeError,
+     r"memory_budget \(bytes\) must be an integer, got the string 'big'"),
+    ("memory-budget-float", dict(memory_budget=1e9), TypeError,
+     r"memory_budget \(bytes\) must be an integer, got float"),
+    ("memory-budget-bool", dict(memory_budget=True), TypeError, r"memory_budget .* got the boolean True"),
+    ("memory-budget-negative", dict(memory_budget=-1), ValueError,
+     r"memory_budget must be a number of bytes >= 1, got -1"),
+    ("grid-shape-text", dict(task="maze", grid_shape="4x4"), TypeError,
+     r"grid_shape must be \(height, width\), two integers, got the string '4x4'"),
+    ("grid-shape-one-number", dict(task="maze", grid_shape=(4,)), ValueError, r"grid_shape must be \(height, width\)"),
+    ("grid-shape-float", dict(task="maze", grid_shape=(4.0, 4)), TypeError,
+     r"grid_shape height must be an integer, got float 4\.0"),
+    ("grid-shape-without-task", dict(grid_shape="4x4"), TypeError, r"grid_shape must be \(height, width\)"),
+    ("task-number", dict(task=5), TypeError, r"task must be text \(sudoku, maze, arc\), got int 5"),
+    ("kind-number", dict(breadth=2, kind=5), TypeError, r"kind must be text \(noise, .*\), got int 5"),
+    ("selector-list", dict(selector=["q"]), TypeError,
+     r"selector must be text \(q, vote, residual, valid\), got a list"),
+    ("early-exit-string-false", dict(early_exit="false"), TypeError,
+     r"early_exit must be True or False, got the string 'false'"),
+    ("depth-string", dict(depth="4"), TypeError, r"depth must be an integer, got the string '4'"),
+    ("breadth-float", dict(breadth=2.0), TypeError, r"breadth must be an integer, got float 2\.0"),
+    ("seed-bool", dict(seed=True), TypeError, r"seed must be an integer, got the boolean True"),
+    ("noise-infinite", dict(breadth=2, noise=float("inf")), ValueError, r"noise must be a finite number, got inf"),
+    ("temperature-string", dict(breadth=2, kind="sample", temperature="1"), TypeError,
+     r"temperature must be a number, got the string '1'"),
+    ("max-rows-float", dict(max_rows=2.0), TypeError, r"max_rows must be an integer, got float 2\.0"),
+    ("misspelt-setting", dict(bredth=2), ValueError, r"search: unknown key 'bredth'; expected depth, breadth"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,exc,pattern", SEARCH_API_CASES, ids=[c[0] for c in SEARCH_API_CASES])
+def test_search_api_typed_options(tiny_model, name, kwargs, exc, pattern):
+    from modeling_hrm.search import search
+
+    assert_raises(exc, pattern, search, tiny_model, _X, **kwargs)
+    assert_raises(ValueError, pattern, search, tiny_model, _X, **kwargs)  # either handler catches it
+
+
+def test_search_setting_checks_its_own_types():
+    from modeling_hrm.search import as_setting
+
+    assert_raises(TypeError, r"search symmetries must be text such as 'rows\+cols', got int 5",
+                  SearchSetting(breadth=2, kind="symmetry", symmetries=5).check)
+    assert_raises(TypeError, r"early_exit must be True or False, got int 0", SearchSetting(early_exit=0).check)
+    assert_raises(TypeError, r"search settings must be a SearchSetting, a dict or a string .* got int 5",
+                  as_setting, 5, {})
+
+
+_LABELS = np.full((1, 16), 2, dtype=np.uint8)
+EVALUATE_GRID_CASES = [  # (id, evaluate_grid keywords, exception type, message)
+    ("grid-number", dict(grid=5), TypeError, r"grid must be a string like 'depth=4,16 breadth=1,8'.* got int 5"),
+    ("grid-missing", dict(), TypeError, r"grid must be .*\(or give settings=\), got None"),
+    ("grid-dict-scalar", dict(grid={"depth": 4}), TypeError,
+     r"search grid values of depth must be a list or tuple, got int 4"),
+    ("grid-dict-unknown-key", dict(grid={"width": [3]}), ValueError, r"search: unknown key 'width'"),
+    ("grid-dict-alias-twice", dict(grid={"depth": [1], "segments": [2]}), ValueError, r"search: depth is given twice"),
+    ("grid-dict-two-seeds", dict(grid={"seed": [1, 2]}), ValueError, r"search: seed takes one value, got 2"),
+    ("settings-string", dict(settings="depth=1"), TypeError, r"settings must be a list or tuple, got the string"),
+    ("settings-dict-item", dict(settings=[{"depth": 1}]), TypeError,
+     r"settings\[0\] must be a SearchSetting, got a dict"),
+    ("selectors-string", dict(settings=[SearchSetting()], selectors="q"), TypeError,
+     r"selectors must be a list or tuple, got the string 'q'"),
+    ("selector-number", dict(settings=[SearchSetting()], selectors=[1]), TypeError,
+     r"selectors\[0\] must be text \(q, vote, residual, valid\), got int 1"),
+    ("grid-shape-text", dict(grid="depth=1", task="maze", grid_shape="4x4"), TypeError,
+     r"grid_shape must be \(height, width\), two integers, got the string '4x4'"),
+    ("log-not-callable", dict(grid="depth=1", log=5), TypeError, r"log must be a function that takes one line of text"),
+    ("labels-other-shape", dict(grid="depth=1", labels=_LABELS[:, :3]), ValueError,
+     r"inputs and labels must be arrays of one shape \(puzzles, seq_len\), got \(1, 16\) and \(1, 3\)"),
+    ("task-number", dict(grid="depth=1", task=5), TypeError, r"task must be text \(sudoku, maze, arc\), got int 5"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,exc,pattern", EVALUATE_GRID_CASES, ids=[c[0] for c in EVALUATE_GRID_CASES])
+def test_evaluate_grid_typed_options(tiny_model, name, kwargs, exc, pattern):
+    from modeling_hrm.search import evaluate_grid
+
+    kwargs = dict(kwargs)
+    labels = kwargs.pop("labels", _LABELS)
+    assert_raises(exc, pattern, evaluate_grid, tiny_model, _X.numpy(), labels, **kwargs)
+
+
+def test_evaluate_grid_takes_a_dict_grid_with_aliases(tiny_model):
+    """What the rules accept still runs: a dict grid of lists, an alias key (selectors)."""
+    from modeling_hrm.search import evaluate_grid
+
+    result = evaluate_grid(tiny_model, _X.numpy(), _LABELS, grid={"depth": [1, 2], "selectors": ["q", "vote"]})
+    assert [(r["depth"], r["selector"]) for r in result["rows"]] == [(1, "q"), (1, "vote"), (2, "q"), (2, "vote")]
 
 
 def test_pipeline_splits_a_list_into_batches_that_fit(solvers, monkeypatch):
