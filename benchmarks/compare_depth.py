@@ -34,9 +34,10 @@ DEPTH_COLUMNS = ("rounds", "path_length")  # Sudoku propagation rounds, maze sho
 
 
 def load_yaml(path: str) -> dict:
-    import yaml
+    """A recipe of training/configs, read as train.py reads it (a key given twice is refused)."""
+    from dataset_scripts.validation import load_yaml as load_unique_yaml
 
-    return yaml.safe_load((ROOT / path).read_text())
+    return load_unique_yaml((ROOT / path).read_text())
 
 
 def build(name: str, meta: dict, overrides: dict | None = None):

@@ -65,19 +65,18 @@ class BenchmarkError(ValueError):
 
 def model_config(name: str, meta: dict):
     """The config of MODELS[name] for this dataset (as train.py resolves it)."""
-    import yaml
-
+    from dataset_scripts.validation import load_yaml
     from modeling_hrm import MODEL_CLASSES
 
-    fields = dict(yaml.safe_load((ROOT / MODELS[name]).read_text())["model"])
+    fields = dict(load_yaml((ROOT / MODELS[name]).read_text())["model"])
     config_class, _ = MODEL_CLASSES[fields.pop("type", "hrm")]
     return config_class.from_dataset_metadata(meta, **fields)
 
 
 def batch_size(name: str) -> int:
-    import yaml
+    from dataset_scripts.validation import load_yaml
 
-    return int(yaml.safe_load((ROOT / MODELS[name]).read_text())["training"]["global_batch_size"])
+    return int(load_yaml((ROOT / MODELS[name]).read_text())["training"]["global_batch_size"])
 
 
 def plan(args, meta: dict) -> dict:
