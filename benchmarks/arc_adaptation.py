@@ -28,12 +28,14 @@ interrupted run continues where it stopped):
 5. writes --out (JSON: settings, machine, per run and per task figures, means over seeds) and prints a markdown
    table and a last line `RESULT model=... blank=... adapted@N=... upper_bound=...` per model.
 
-Cost on CPU (measured on the 2-core development machine under load, one thread per job): a training step of
-batch 16 takes 2.4 s (HRM) and 6.2 s (TRM), because attention runs over the 30x30 canvas (901 positions) whatever
-the grid size; an adaptation step about 0.1 s per demonstration row for HRM (4 versions x 3 pairs: 1.3 s) and
-2.6x that for TRM. The default run (2 models x 3 seeds x 2 builds x 2,000 steps; 42 held-out tasks x 100
-adaptation steps per held-out run; 10 ARC-AGI-1 tasks) is thus about 30 core-hours of training and 15 of
-adaptation here: --jobs N on N free cores divides the wall time; --device cuda trains and solves on a GPU.
+Sized for one CPU core: the family is built in its 11x11 canvas (`--canvas`, `arc_procedural.CANVAS`; grids are at
+most 10x10), 121 positions instead of the 30x30 layout's 900; the configs train one ACT segment per step (every
+step fresh rows) with a puzzle-embedding learning rate of 0.1, and the builds make one version per task
+(`--num-aug 0`), so that each task's row is updated every epoch (~50 times in a run) and the networks do use it.
+`--plan` prints what a run will do and its expected core-minutes (from costs measured on the 2-core development
+machine, one thread, under load; see COST) and stops; every run prints the plan first and records the measured
+CPU seconds of each part in --out. The default run is about 80 core-minutes: --jobs N on N free cores divides the
+wall time of the training and evaluation parts; --device cuda trains and solves on a GPU.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,6 +62,16 @@ ARC_SMOKE_CONFIG = "training/configs/arc_smoke.yaml"
 ARC_SMOKE_TASKS = 4  # arc_smoke.yaml builds with --max-tasks 4: the first 4 evaluation tasks (sorted) are trained on
 SMOKE = dict(models=["hrm"], seeds=[0], num_train=17, num_heldout=3, num_aug=1, train_steps=3, adapt_steps=[1, 2],
              arc_agi_tasks=1, arc_smoke_steps=2, arc_num_aug=1)
+ARC_SMOKE_STEPS = 103  # the config's 50 epochs on its build (train.py --dry_run)
+MEAN_DEMOS = {"family": 3.0, "arc": 3.3}  # demonstration pairs per task: the family draws 2-4, ARC-AGI-1 has ~3.3
+#: Core-seconds of the units of a run, measured on the 2-core development machine with one thread while ~4 other
+#: jobs ran (`--plan` multiplies them by the run's counts; the measured seconds of each part land in --out):
+#: a train.py process besides its steps; a training step of each config (batch 16, the family's 11x11 canvas); an
+#: adaptation step per demonstration row (one segment, forward and backward); a solved row (a version of a test
+#: input, up to the config's segments); and the same for the arc_smoke model in the 30x30 canvas.
+COST = {"startup": 8.0, "train_step": {"hrm": 0.062, "trm": 0.10}, "adapt_row_step": {"hrm": 0.0045, "trm": 0.0075},
+        "solve_row": {"hrm": 0.003, "trm": 0.005}, "arc_smoke_step": 1.0, "arc_adapt_row_step": 0.07,
+        "arc_solve_row": 0.03}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,25 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family-seed", type=int, default=0, help="seed of the procedural family (the same for all runs)")
     p.add_argument("--num-train", type=int, default=272, help="training tasks of the family (16 per kind)")
     p.add_argument("--num-heldout", type=int, default=42, help="held-out tasks (7 per held-out kind)")
-    p.add_argument("--num-aug", type=int, default=3, help="ARC builder augmentations per task (and adaptation's)")
+    p.add_argument("--num-aug", type=int, default=0,
+                   help="ARC builder augmentations per task (and adaptation's); 0: one version per task, whose row "
+                        "is then updated every epoch")
+    p.add_argument("--canvas", type=int, default=None,
+                   help="canvas side of the family's builds (default arc_procedural.CANVAS = 11; 30: the ARC layout)")
     p.add_argument("--train-steps", type=int, default=None, help="optimizer steps per run (default: the config's)")
     p.add_argument("--adapt-steps", nargs="+", type=int, default=[10, 25, 50, 100],
                    help="adaptation step counts solved at (one adaptation of the largest, solved on the way)")
-    p.add_argument("--adapt-lr", type=float, default=1e-2, help="sign-SGD learning rate of the adapted rows")
+    p.add_argument("--adapt-lr", type=float, default=None,
+                   help="sign-SGD learning rate of the adapted rows (default: the puzzle-embedding learning rate the "
+                        "model trained with, from its run's train_config.yaml: 0.1 for the family's configs, 1e-2 "
+                        "for arc_smoke)")
     p.add_argument("--readapt-original", action="store_true",
                    help="also adapt new rows on the model that trained the held-out tasks' demonstrations "
                         "(`readapted`): can the optimizer find rows that work where the network is known to work? "
                         "(doubles the adaptation cost)")
-    p.add_argument("--arc-agi-tasks", type=int, default=10,
+    p.add_argument("--arc-agi-tasks", type=int, default=4,
                    help="ARC-AGI-1 evaluation tasks the arc_smoke model never saw (0: skip the ARC-AGI-1 part)")
     p.add_argument("--arc-smoke-model", default=None, help="a trained arc_smoke model (default: train one here)")
     p.add_argument("--arc-smoke-data", default=None,
                    help="the arc_smoke model's dataset (default: built here; gives the tasks it trained on)")
     p.add_argument("--arc-smoke-steps", type=int, default=None, help="steps of the arc_smoke training (default: the "
                                                                       "config's 50 epochs)")
-    p.add_argument("--arc-num-aug", type=int, default=7, help="adaptation versions besides the identity, ARC-AGI-1")
+    p.add_argument("--arc-num-aug", type=int, default=3, help="adaptation versions besides the identity, ARC-AGI-1")
     p.add_argument("--jobs", type=int, default=1, help="trainings / evaluations run at the same time")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training and solving)")
+    p.add_argument("--plan", action="store_true", help="print what the run will do and its expected core-minutes, "
+                                                     "then stop")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes (one seed, HRM, 3 training steps, 3 held-out tasks, 1 ARC-AGI-1 task): checks the "
                         "path in a few minutes; the figures mean nothing")
@@ -108,11 +130,19 @@ def resolve_args(argv=None) -> argparse.Namespace:
         args.work_dir = args.work_dir if "work_dir" in given else "runs/arc_adaptation_smoke"
     args.out = args.out or (f"{args.work_dir}/arc_adaptation_smoke.json" if args.smoke else
                             "benchmarks/results/arc_adaptation.json")
+    if args.canvas is None:
+        from dataset_scripts.arc_procedural import CANVAS
+
+        args.canvas = CANVAS
+    if args.num_aug < 0:
+        parser.error("--num-aug must be >= 0")
     for name in ("num_train", "num_heldout", "jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if min(args.adapt_steps) < 1:
         parser.error("--adapt-steps must be >= 1")
+    if args.adapt_lr is not None and not args.adapt_lr > 0:
+        parser.error("--adapt-lr must be > 0")
     if args.train_steps is not None and args.train_steps < 1:
         parser.error("--train-steps must be >= 1")
     args.adapt_steps = sorted(set(args.adapt_steps))
@@ -133,10 +163,81 @@ def job_env(args) -> dict:
     return env
 
 
+# ----------------------------------------------------------------------------- plan
+def config_steps(config: str) -> int:
+    import yaml
+
+    return int(yaml.safe_load((ROOT / config).read_text())["training"]["max_steps"])
+
+
+def plan(args) -> list[tuple[str, str, float]]:
+    """(part, what it runs, expected core-seconds) of this run, from COST."""
+    versions = args.num_aug + 1
+    adapt_rows = versions * MEAN_DEMOS["family"]
+    solved_rows = versions * (1 + len(args.adapt_steps)) + 8  # blank, adapted at each count, blank_dihedral8
+    parts = [("family and builds", f"{args.num_train} + {args.num_heldout} tasks, {versions} version(s) each, "
+                                   f"{args.canvas}x{args.canvas} canvas", 10.0)]
+    for model in args.models:
+        steps = args.train_steps or config_steps(CONFIGS[model])
+        runs = 2 * len(args.seeds)
+        parts.append((f"{model.upper()} training", f"{runs} runs x {steps} steps",
+                      runs * (COST["startup"] + steps * COST["train_step"][model])))
+    for model in args.models:
+        per_task = (max(args.adapt_steps) * adapt_rows * COST["adapt_row_step"][model]
+                    + solved_rows * COST["solve_row"][model])
+        upper = versions * COST["solve_row"][model] + (per_task if args.readapt_original else 0.0)
+        parts.append((f"{model.upper()} held-out tasks", f"{len(args.seeds)} seeds x {args.num_heldout} tasks, "
+                      f"adapted {max(args.adapt_steps)} steps, solved at {args.adapt_steps}",
+                      len(args.seeds) * args.num_heldout * (per_task + upper)))
+    if args.arc_agi_tasks > 0:
+        versions = args.arc_num_aug + 1
+        train = 0.0 if args.arc_smoke_model else COST["startup"] + 10.0 + (
+            args.arc_smoke_steps or ARC_SMOKE_STEPS) * COST["arc_smoke_step"]
+        unseen = args.arc_agi_tasks * (max(args.adapt_steps) * versions * MEAN_DEMOS["arc"] * COST["arc_adapt_row_step"]
+                                       + (versions * (1 + len(args.adapt_steps)) + 8) * COST["arc_solve_row"])
+        trained = ARC_SMOKE_TASKS * 16 * COST["arc_solve_row"]
+        parts.append(("ARC-AGI-1 (arc_smoke, 30x30)", f"{'given model' if args.arc_smoke_model else 'train it'}, "
+                      f"{args.arc_agi_tasks} unseen tasks x {versions} versions adapted, {ARC_SMOKE_TASKS} trained",
+                      train + unseen + trained))
+    return parts
+
+
+def print_plan(args, parts) -> None:
+    total = sum(seconds for _, _, seconds in parts)
+    print(f"plan ({'smoke' if args.smoke else 'run'}, work dir {args.work_dir}; expected core-minutes from COST):")
+    for name, what, seconds in parts:
+        print(f"  {name:<32} {seconds / 60:6.1f} min   {what}")
+    print(f"  {'total':<32} {total / 60:6.1f} min of one core"
+          + (f" (about {total / 60 / args.jobs:.0f} min wall on {args.jobs} free cores)" if args.jobs > 1 else ""),
+          flush=True)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (builds, trainings, evaluation workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 # ----------------------------------------------------------------------------- data and training
 def build_data(args, work: Path) -> tuple[Path, dict]:
-    """The family's task files and its two builds; returns the tasks folder and the split listing."""
+    """The family's task files and its two builds; returns the tasks folder and the split listing. Files of other
+    settings in --work-dir stop the run (one line): runs trained on them would not be this run's."""
     tasks = work / "tasks"
+    if (tasks / "split.json").is_file():
+        listing = json.loads((tasks / "split.json").read_text())
+        found = (len(listing["training"]), len(listing["evaluation"]), listing["seed"])
+        if found != (args.num_train, args.num_heldout, args.family_seed):
+            raise SystemExit(f"error: {tasks} holds a family of {found[0]} training and {found[1]} held-out tasks, "
+                             f"seed {found[2]}; this run asks for {args.num_train}, {args.num_heldout}, seed "
+                             f"{args.family_seed}: choose another --work-dir")
+    for mode in ("heldout", "original"):
+        meta_file = work / mode / "hrm_dataset.json"
+        if meta_file.is_file():
+            meta = json.loads(meta_file.read_text())
+            if (meta["num_aug"], meta["seq_len"]) != (args.num_aug, args.canvas ** 2):
+                raise SystemExit(f"error: {work / mode} was built with --num-aug {meta['num_aug']}, seq_len "
+                                 f"{meta['seq_len']}; this run asks for --num-aug {args.num_aug}, --canvas "
+                                 f"{args.canvas}: choose another --work-dir")
     if not (tasks / "split.json").is_file():
         run([sys.executable, "dataset_scripts/build_arc_procedural.py", "--output-dir", str(tasks),
              "--num-train", str(args.num_train), "--num-heldout", str(args.num_heldout),
@@ -144,8 +245,8 @@ def build_data(args, work: Path) -> tuple[Path, dict]:
     for mode in ("heldout", "original"):
         if not (work / mode / "hrm_dataset.json").is_file():
             run([sys.executable, "dataset_scripts/build_arc_dataset.py", "--arc-dir", str(tasks), "--split-mode",
-                 mode, "--num-aug", str(args.num_aug), "--seed", str(args.family_seed), "--output-dir",
-                 str(work / mode), "--quiet"], work / f"build-{mode}.log", job_env(args))
+                 mode, "--num-aug", str(args.num_aug), "--canvas", str(args.canvas), "--seed", str(args.family_seed),
+                 "--output-dir", str(work / mode), "--quiet"], work / f"build-{mode}.log", job_env(args))
     return tasks, json.loads((tasks / "split.json").read_text())
 
 
@@ -182,6 +283,21 @@ def run_parallel(jobs: list[tuple[list[str], Path]], parallel: int, env: dict) -
                 if proc.returncode != 0:
                     raise SystemExit(f"error: {log.stem} failed (exit {proc.returncode}); see {log}")
                 print(f"finished {log.stem} in {time.monotonic() - start:.0f} s", flush=True)
+
+
+def adapt_lr_for(args, model_dir: Path) -> float:
+    """--adapt-lr, else the puzzle-embedding learning rate the model trained with (its run's train_config.yaml):
+    the rows then move as fast as the trained ones did."""
+    import yaml
+
+    from modeling_hrm.adaptation import DEFAULT_LR
+
+    if args.adapt_lr is not None:
+        return args.adapt_lr
+    config = Path(model_dir).parent / "train_config.yaml"
+    if config.is_file():
+        return float(yaml.safe_load(config.read_text())["training"]["puzzle_emb_lr"])
+    return DEFAULT_LR
 
 
 def train_summary(log: Path) -> dict:
@@ -273,12 +389,13 @@ def evaluation_jobs(args, work: Path, heldout: dict[str, dict]) -> list[tuple[Pa
             for mode in ("heldout", "original"):
                 run_dir = work / "runs" / f"{model}-{mode}-seed{seed}"
                 cache = run_dir / "held_out_tasks.json"
-                settings = {"adapt_steps": args.adapt_steps, "adapt_lr": args.adapt_lr, "num_aug": args.num_aug,
+                lr = adapt_lr_for(args, run_dir / "model")
+                settings = {"adapt_steps": args.adapt_steps, "adapt_lr": lr, "num_aug": args.num_aug,
                             "tasks": sorted(heldout), "readapt": mode == "original" and args.readapt_original}
                 if cache.is_file() and json.loads(cache.read_text()).get("settings") == settings:
                     continue
                 jobs.append((cache, settings, (str(run_dir / "model"), heldout, seed, args.adapt_steps, args.num_aug,
-                                               args.adapt_lr, args.device, upper if mode == "original" else None,
+                                               lr, args.device, upper if mode == "original" else None,
                                                mode == "heldout" or args.readapt_original)))
     return jobs
 
@@ -326,17 +443,17 @@ def arc_agi(args, work: Path) -> dict:
     unseen = [tid for tid in sorted(evaluation) if tid not in trained][:args.arc_agi_tasks]
     cache = work / "arc_agi_1.json"
     settings = {"model": str(model_dir), "unseen": unseen, "trained": trained, "adapt_steps": args.adapt_steps,
-                "adapt_lr": args.adapt_lr, "num_aug": args.arc_num_aug}
+                "adapt_lr": adapt_lr_for(args, model_dir), "num_aug": args.arc_num_aug}
     if cache.is_file() and json.loads(cache.read_text()).get("settings") == settings:
         return json.loads(cache.read_text())
     figures = evaluate_tasks(str(model_dir), {t: evaluation[t] for t in unseen}, 0, args.adapt_steps,
-                             args.arc_num_aug, args.adapt_lr, args.device)
+                             args.arc_num_aug, settings["adapt_lr"], args.device)
     record = {"settings": settings, "release": release.name, "unseen_tasks": figures,
               "unseen": summarize_tasks(figures, args.adapt_steps)}
     if (data / "hrm_dataset.json").is_file():
         versions = trained_versions_of(data, trained)
         seen = evaluate_tasks(str(model_dir), {t: evaluation[t] for t in trained}, 0, args.adapt_steps,
-                              args.arc_num_aug, args.adapt_lr, args.device, trained_versions=versions)
+                              args.arc_num_aug, settings["adapt_lr"], args.device, trained_versions=versions)
         record["trained_tasks"] = seen
         record["trained_pass@2"] = statistics.mean(float(v["upper_bound"]["pass@2"]) for v in seen.values())
     cache.write_text(json.dumps(record, indent=1))
@@ -426,12 +543,24 @@ def markdown(result: dict, adapt_steps: list[int]) -> str:
 def main(argv=None) -> int:
     args = resolve_args(argv)
     work = (ROOT / args.work_dir) if not Path(args.work_dir).is_absolute() else Path(args.work_dir)
+    parts = plan(args)
+    print_plan(args, parts)
+    if args.plan:
+        return 0
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    tasks_dir, listing = build_data(args, work)
-    run_parallel(train_jobs(args, work), args.jobs, job_env(args))
+    timing = {}
+
+    def timed(name, fn, *fn_args):
+        start = cpu_seconds()
+        value = fn(*fn_args)
+        timing[name] = round(cpu_seconds() - start, 1)
+        return value
+
+    tasks_dir, listing = timed("family_and_builds", build_data, args, work)
+    timed("training", run_parallel, train_jobs(args, work), args.jobs, job_env(args))
     heldout = load_tasks(tasks_dir / "evaluation")
-    run_evaluations(evaluation_jobs(args, work, heldout), args.jobs)
+    timed("held_out_tasks", run_evaluations, evaluation_jobs(args, work, heldout), args.jobs)
     result = {"benchmark": "arc_adaptation", "command": " ".join(["python benchmarks/arc_adaptation.py",
                                                                    *(sys.argv[1:] if argv is None else argv)]),
               "smoke": args.smoke, "settings": {k: v for k, v in vars(args).items() if k not in ("out",)},
@@ -441,8 +570,10 @@ def main(argv=None) -> int:
               "family": {k: listing[k] for k in ("train_compositions", "heldout_compositions", "heldout_parameters")},
               **collect(args, work, listing)}
     if args.arc_agi_tasks > 0:
-        result["arc_agi_1"] = arc_agi(args, work)
+        result["arc_agi_1"] = timed("arc_agi_1", arc_agi, args, work)
     result["wall_seconds"] = round(time.time() - started, 1)
+    result["cpu_seconds"] = {**timing, "total": round(sum(timing.values()), 1),
+                             "planned": {name: round(seconds, 1) for name, _, seconds in parts}}
     out = ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

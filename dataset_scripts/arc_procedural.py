@@ -23,7 +23,8 @@ inputs differ, and every colour of the test input appears in a demonstration inp
 it is asked for).
 
 `dataset_scripts/build_arc_procedural.py` writes the tasks as ARC task JSON files (`training/`, `evaluation/`) with
-a split listing; `build_arc_dataset.py --arc-dir` turns them into the normal ARC layout.
+a split listing; `build_arc_dataset.py --arc-dir` turns them into the normal ARC layout, with `--canvas CANVAS` (11)
+into the same layout in an 11x11 canvas (grids are at most 10x10), the size a CPU trains on.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from dataset_scripts.formats import dihedral, validate_arc_grid
 MAX_SIZE = 12
 #: Input grids are MIN_SIDE..MAX_SIDE per side (a flip keeps them, so outputs too are at most MAX_SIDE <= MAX_SIZE).
 MIN_SIDE, MAX_SIDE = 4, 10
+#: The smallest ARC canvas that holds every grid of the family with its EOS border (`build_arc_dataset.py --canvas`):
+#: 121 positions instead of the 30x30 layout's 900.
+CANVAS = MAX_SIDE + 1
 #: The primitives, in the order a composition applies them.
 PRIMITIVES = ("fill", "copy", "gravity", "translate", "dihedral", "recolor")
 GRAVITY = ("down", "up", "left", "right")
@@ -382,6 +386,6 @@ def generate_family(num_train: int, num_heldout: int, seed: int = 0) -> tuple[di
         "training": sorted(training), "evaluation": sorted(heldout), "tasks": listing}
 
 
-__all__ = ["MAX_SIZE", "PRIMITIVES", "TRAIN_COMPOSITIONS", "HELDOUT_COMPOSITIONS", "HELDOUT_PARAMETERS", "Step",
+__all__ = ["MAX_SIZE", "CANVAS", "PRIMITIVES", "TRAIN_COMPOSITIONS", "HELDOUT_COMPOSITIONS", "HELDOUT_PARAMETERS", "Step",
            "run_program", "make_task", "check_task", "family_plan", "generate_family", "recolor", "translate",
            "gravity", "fill", "copy", "enclosed"]

@@ -5,13 +5,14 @@ Output folder:
   evaluation/ID.json   held-out tasks: new compositions and new parameters
   split.json           the split listing: each task's split, program (steps with parameters), why it is held out
 
-Then build it into the normal ARC layout with the ARC builder, held out (the evaluation tasks are never trained on;
+Then build it into the ARC layout with the ARC builder, in the family's 11x11 canvas (`--canvas 11`: every grid is
+at most 10x10; without it the 30x30 layout, 7x the positions), held out (the evaluation tasks are never trained on;
 their test rows use the blank id 0) or with the evaluation tasks' demonstrations in train (the originals' setting):
-  python dataset_scripts/build_arc_procedural.py --output-dir data/arc-procedural-tasks --num-train 340 --num-heldout 42
+  python dataset_scripts/build_arc_procedural.py --output-dir data/arc-procedural-tasks --num-train 272 --num-heldout 42
   python dataset_scripts/build_arc_dataset.py --arc-dir data/arc-procedural-tasks --split-mode heldout \\
-      --num-aug 7 --output-dir data/arc-procedural-heldout
+      --num-aug 0 --canvas 11 --output-dir data/arc-procedural-heldout
   python dataset_scripts/build_arc_dataset.py --arc-dir data/arc-procedural-tasks --split-mode original \\
-      --num-aug 7 --output-dir data/arc-procedural-original
+      --num-aug 0 --canvas 11 --output-dir data/arc-procedural-original
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def test_tasks_are_valid_arc_tasks_their_programs_reproduce(family):
         assert _validate_task(tid, task, need_test_outputs=True)  # what the ARC builder accepts
         program = _program(listing["tasks"][tid])
         for grid_in, grid_out in parsed["train"] + parsed["test"]:
-            assert max(grid_in.shape + grid_out.shape) <= P.MAX_SIZE
+            assert max(grid_in.shape + grid_out.shape) <= min(P.MAX_SIZE, P.CANVAS - 1)  # fits the small canvas
             assert np.array_equal(P.run_program(program, grid_in), grid_out), tid
         # the demonstrations show every colour the test input and a colour map need
         demo = set(np.concatenate([i.ravel() for i, _ in parsed["train"]]).tolist())
@@ -146,6 +146,15 @@ def test_cli_output_builds_into_the_arc_layout(tmp_path):
     trained = {name.split("|")[0] for name in original["puzzle_identifier_names"][1:]}
     assert set(listing["evaluation"]) <= trained  # the upper bound: their demonstrations are trained on
 
+    # the family's canvas (11x11, what the benchmark trains on) holds every grid: the same rows, cropped
+    small = build_arc(["--arc-dir", str(out), "--output-dir", str(tmp_path / "small"), "--split-mode", "heldout",
+                       "--num-aug", "3", "--canvas", str(P.CANVAS), "--quiet"])
+    assert (small["seq_len"], small["puzzle_identifier_names"]) == (P.CANVAS ** 2, names)
+    full, cropped = (dataset_arrays(load_hrm_dataset(tmp_path / name, "test")[0]) for name in ("heldout", "small"))
+    for key in ("inputs", "labels"):  # test rows sit at the corner: the 11x11 corner of the 30x30 row, EOS and all
+        corner = full[key].reshape(-1, 30, 30)[:, :P.CANVAS, :P.CANVAS].reshape(len(full[key]), -1)
+        assert np.array_equal(corner, cropped[key])
+
     # a folder that is not an earlier output is refused before anything is written; an earlier output is rewritten
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("keep me")
@@ -153,3 +162,34 @@ def test_cli_output_builds_into_the_arc_layout(tmp_path):
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["notes.txt"]
     build_family(["--output-dir", str(out), "--num-train", "3", "--num-heldout", "2", "--quiet"])
     assert len(list((out / "training").glob("*.json"))) == 3
+
+
+def test_adaptation_benchmark_plans_its_core_time_and_keeps_its_work_dir_consistent(tmp_path, capsys):
+    """benchmarks/arc_adaptation.py --plan prints every part and the expected core-minutes without running anything;
+    a work dir holding builds of other settings is refused in one line before any training."""
+    from benchmarks import arc_adaptation as bench
+
+    work = tmp_path / "work"
+    assert bench.main(["--plan", "--work-dir", str(work)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    parts = bench.plan(bench.resolve_args(["--work-dir", str(work)]))
+    assert [name for name, _, _ in parts] == ["family and builds", "HRM training", "TRM training", "HRM held-out tasks",
+                                              "TRM held-out tasks", "ARC-AGI-1 (arc_smoke, 30x30)"]
+    total = sum(seconds for _, _, seconds in parts) / 60
+    assert lines[-1].split()[:2] == ["total", f"{total:.1f}"] and not work.exists()
+    assert "6 runs x 4000 steps" in "\n".join(lines) and "11x11 canvas" in lines[1]
+    # fewer seeds and models: fewer runs, less time
+    small = bench.plan(bench.resolve_args(["--models", "hrm", "--seeds", "0", "--arc-agi-tasks", "0"]))
+    assert sum(s for _, _, s in small) < sum(s for _, _, s in parts) / 4
+
+    build_family(["--output-dir", str(work / "tasks"), "--num-train", "17", "--num-heldout", "6", "--quiet"])
+    build_arc(["--arc-dir", str(work / "tasks"), "--output-dir", str(work / "heldout"), "--split-mode", "heldout",
+               "--num-aug", "1", "--quiet"])
+    args = bench.resolve_args(["--work-dir", str(work), "--num-train", "17", "--num-heldout", "6"])
+    with pytest.raises(SystemExit, match=r"heldout was built with --num-aug 1, seq_len 900; this run asks for "
+                                         r"--num-aug 0, --canvas 11: choose another --work-dir"):
+        bench.build_data(args, work)
+    args = bench.resolve_args(["--work-dir", str(work), "--num-train", "18", "--num-heldout", "6"])
+    with pytest.raises(SystemExit, match=r"a family of 17 training and 6 held-out tasks, seed 0; this run asks for "
+                                         r"18, 6, seed 0"):
+        bench.build_data(args, work)
