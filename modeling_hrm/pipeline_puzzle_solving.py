@@ -487,10 +487,7 @@ class PuzzleSolvingPipeline(Pipeline):
                 from modeling_hrm import search as test_time_search
             except ImportError:  # remote code: search is part of the hrm package
                 raise PuzzleError("search= needs the hrm package installed (modeling_hrm.search)") from None
-            forward["search"] = test_time_search.as_setting(search, {}).check()
-            if forward["search"].symmetries is not None and not isinstance(forward["search"].symmetries, str):
-                raise PuzzleError(f"search symmetries must be text such as 'rows+cols', got "
-                                  f"{describe(forward['search'].symmetries)}")
+            forward["search"] = test_time_search.as_setting(search, {}).check()  # checks every field's type
             if forward.get("return_trace") or forward.get("num_candidates", 1) > 1:
                 raise ValueError("search= replaces num_candidates and cannot be traced (return_trace): the answer "
                                  "comes from the candidate the selector picks")

@@ -219,11 +219,11 @@ def test_evaluate_checkpoint_writes_report(tmp_path):
 
 
 def test_evaluate_checkpoint_rejects_mismatched_dataset():
-    from training.hrm_evaluate import _check_compatible
+    from training.evaluation import check_model_fits_dataset
 
     model = tiny_model()
     with pytest.raises(ValueError, match="seq_len=81"):
-        _check_compatible(model.config, {"seq_len": 81, "vocab_size": 6}, random_arrays(2))
+        check_model_fits_dataset(model.config, {"seq_len": 81, "vocab_size": 6}, random_arrays(2))
 
 
 class _TwoRankAccelerator:

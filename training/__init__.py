@@ -6,5 +6,10 @@
 - `training.optim`: Adam-atan2, sign-SGD for the puzzle-embedding table, warm-up + cosine schedule.
 - `training.checkpointing`: atomic checkpoints, keep-last-K, exact resume, EMA.
 - `training.hub`: model cards from `model_cards/` templates and `push_to_hub`.
-- `training.evaluation` / `training/hrm_evaluate.py`: metrics and the `hrm-evaluate` command.
+- `training.curriculum`: the depth curriculum (recursion depth grown during training).
+- `training.evaluation` (metrics, solving a split, per-segment views) <- `training.evaluation_report` (what
+  `hrm-evaluate` reports: checkpoints, candidate curves, search grids, TRM's vote over a run's checkpoints) <-
+  `training/hrm_evaluate.py` (the command).
+- `training.analysis_stats` (participation ratio, convergence, calibration, PCA) <- `training.analysis_report`
+  (plots, summary) <- `training.analysis` (`analyze`) <- `training/hrm_analyze.py` (the `hrm-analyze` command).
 """

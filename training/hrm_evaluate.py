@@ -48,7 +48,6 @@ from training.evaluation import check_model_fits_dataset, load_split  # noqa: E4
 from training.evaluation_report import (candidate_curve, evaluate_checkpoint,  # noqa: E402,F401
                                         evaluate_run_checkpoints, evaluate_search)
 
-_check_compatible = check_model_fits_dataset  # its former name here (tests/test_evaluate_metrics.py)
 
 
 def resolve_protocol(protocol: str | None, config) -> str:
