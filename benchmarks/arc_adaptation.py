@@ -207,7 +207,8 @@ def plan(args) -> list[tuple[str, str, float]]:
 
 def print_plan(args, parts) -> None:
     total = sum(seconds for _, _, seconds in parts)
-    print(f"plan ({'smoke' if args.smoke else 'run'}, work dir {args.work_dir}; expected core-minutes from COST):")
+    print(f"plan ({'smoke' if args.smoke else 'run'}, work dir {args.work_dir}; expected core-minutes from COST, for "
+          f"a fresh work dir: parts already done there are skipped):")
     for name, what, seconds in parts:
         print(f"  {name:<32} {seconds / 60:6.1f} min   {what}")
     print(f"  {'total':<32} {total / 60:6.1f} min of one core"
