@@ -73,7 +73,7 @@ MEAN_DEMOS = {"family": 3.0, "arc": 3.3}  # demonstration pairs per task: the fa
 #: adaptation step per demonstration row (one segment, forward and backward); a solved row (a version of a test
 #: input, up to the config's segments); and the same for the arc_smoke model in the 30x30 canvas.
 COST = {"startup": 8.0, "train_step": {"hrm": 0.068, "trm": 0.11}, "adapt_row_step": {"hrm": 0.0045, "trm": 0.0075},
-        "solve_row": {"hrm": 0.003, "trm": 0.005}, "arc_smoke_step": 1.0, "arc_adapt_row_step": 0.07,
+        "solve_row": {"hrm": 0.003, "trm": 0.005}, "arc_smoke_step": 3.2, "arc_adapt_row_step": 0.07,
         "arc_solve_row": 0.03}
 
 
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the arc_smoke model's dataset (default: built here; gives the tasks it trained on)")
     p.add_argument("--arc-smoke-steps", type=int, default=None, help="steps of the arc_smoke training (default: the "
                                                                       "config's 50 epochs)")
-    p.add_argument("--arc-num-aug", type=int, default=3, help="adaptation versions besides the identity, ARC-AGI-1")
+    p.add_argument("--arc-num-aug", type=int, default=1, help="adaptation versions besides the identity, ARC-AGI-1")
     p.add_argument("--jobs", type=int, default=1, help="trainings / evaluations run at the same time")
     p.add_argument("--device", default="cpu", help="cpu or cuda (training and solving)")
     p.add_argument("--plan", action="store_true", help="print what the run will do and its expected core-minutes, "
