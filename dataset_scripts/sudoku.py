@@ -74,7 +74,7 @@ class SudokuSolver:
             rows[r] |= bit
             cols[c] |= bit
             boxes[b] |= bit
-        full, popcount, digits_of = self.full, self.popcount, self.digits_of
+        digits_of = self.digits_of
         solutions: list[list[int]] = []
         stats = [0, 0, None]  # backtracks, nodes, backtracks at the first solution
         num_empty = len(empties)
@@ -89,15 +89,7 @@ class SudokuSolver:
             stats[1] += 1
             if max_nodes is not None and stats[1] > max_nodes:
                 return True
-            best_j, best_mask, best_count = -1, 0, n + 1
-            for j in range(depth, num_empty):
-                i = empties[j]
-                m = full & ~(rows[row_of[i]] | cols[col_of[i]] | boxes[box_of[i]])
-                cnt = popcount[m]
-                if cnt < best_count:
-                    best_j, best_mask, best_count = j, m, cnt
-                    if cnt <= 1:
-                        break
+            best_j, best_mask, best_count = self._most_constrained(empties, depth, rows, cols, boxes)
             if best_count == 0:
                 stats[0] += 1
                 return False
@@ -157,11 +149,27 @@ class SudokuSolver:
                 boxes[b] |= bit
         return cells
 
+    def _most_constrained(self, empties: list[int], start: int, rows: list[int], cols: list[int],
+                          boxes: list[int]) -> tuple[int, int, int]:
+        """The minimum-remaining-values choice of both searches: (position in ``empties``, candidate mask,
+        candidate count) of the first blank from ``start`` on with the fewest candidates (stops at one)."""
+        full, popcount, row_of, col_of, box_of = self.full, self.popcount, self.row_of, self.col_of, self.box_of
+        best_j, best_mask, best_count = -1, 0, self.n + 1
+        for j in range(start, len(empties)):
+            k = empties[j]
+            m = full & ~(rows[row_of[k]] | cols[col_of[k]] | boxes[box_of[k]])
+            count = popcount[m]
+            if count < best_count:
+                best_j, best_mask, best_count = j, m, count
+                if count <= 1:
+                    break
+        return best_j, best_mask, best_count
+
     def _completes(self, cells: list[int], rows: list[int], cols: list[int], boxes: list[int], i: int,
                    digits_mask: int) -> bool:
         """Whether the grid has a solution with one of ``digits_mask`` at the blank cell ``i`` (masks are
         restored before returning)."""
-        n, full, popcount, digits_of = self.n, self.full, self.popcount, self.digits_of
+        n, digits_of = self.n, self.digits_of
         row_of, col_of, box_of = self.row_of, self.col_of, self.box_of
         empties = [j for j in range(n * n) if cells[j] == 0 and j != i]
         num_empty = len(empties)
@@ -169,15 +177,7 @@ class SudokuSolver:
         def search(depth: int) -> bool:
             if depth == num_empty:
                 return True
-            best_j, best_mask, best_count = -1, 0, n + 1
-            for j in range(depth, num_empty):
-                k = empties[j]
-                m = full & ~(rows[row_of[k]] | cols[col_of[k]] | boxes[box_of[k]])
-                cnt = popcount[m]
-                if cnt < best_count:
-                    best_j, best_mask, best_count = j, m, cnt
-                    if cnt <= 1:
-                        break
+            best_j, best_mask, best_count = self._most_constrained(empties, depth, rows, cols, boxes)
             if best_count == 0:
                 return False
             empties[depth], empties[best_j] = empties[best_j], empties[depth]

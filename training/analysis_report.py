@@ -31,6 +31,12 @@ def write_plots(report: dict, trajectories: list[dict], output_dir: Path) -> lis
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     files = []
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(output_dir / name)
+        plt.close(fig)
+        files.append(name)
+
     # 1. PR per segment and PR vs number of puzzles.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
     for i, m in enumerate(models):
@@ -47,10 +53,7 @@ def write_plots(report: dict, trajectories: list[dict], output_dir: Path) -> lis
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(output_dir / "participation_ratio.png")
-    plt.close(fig)
-    files.append("participation_ratio.png")
+    save(fig, "participation_ratio.png")
 
     # 2. Convergence: one row per model: state change, answer change by depth, solved-and-stable by depth.
     fig, axes = plt.subplots(len(models), 3, figsize=(13, 3.6 * len(models)), dpi=120, squeeze=False)
@@ -74,10 +77,7 @@ def write_plots(report: dict, trajectories: list[dict], output_dir: Path) -> lis
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(output_dir / "convergence.png")
-    plt.close(fig)
-    files.append("convergence.png")
+    save(fig, "convergence.png")
 
     # 3. Halting: reliability diagram and ACT steps vs depth.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
@@ -95,10 +95,7 @@ def write_plots(report: dict, trajectories: list[dict], output_dir: Path) -> lis
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(output_dir / "calibration.png")
-    plt.close(fig)
-    files.append("calibration.png")
+    save(fig, "calibration.png")
 
     # 4. PCA trajectories of z_H, one panel per model: a triangle at segment 1, a dot (right) or cross (wrong)
     # at the last segment.
@@ -115,10 +112,7 @@ def write_plots(report: dict, trajectories: list[dict], output_dir: Path) -> lis
                title=f"{m['label']}: {_state_label(m, 'z_H')}, segments 1-{m['segments']}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6, title=f"row ({report['depth']['column'] or 'depth'})", title_fontsize=6)
-    fig.tight_layout()
-    fig.savefig(output_dir / "trajectories.png")
-    plt.close(fig)
-    files.append("trajectories.png")
+    save(fig, "trajectories.png")
     return files
 
 
