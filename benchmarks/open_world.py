@@ -131,7 +131,9 @@ def train_command(args, name: str, lr: float, warmup: float, seed: int, steps: i
             "--max_steps", str(steps), "--learning_rate", str(lr),
             "--lr_warmup_steps", str(max(1, round(warmup * steps))), "--ema_decay", str(ema_decay(steps)),
             "--save_steps", str(save_every), "--save_total_limit", "0", "--eval_max_examples", "64",
-            "--disable_tqdm", "true", "--report_to", "none"]
+            "--disable_tqdm", "true", "--report_to", "none",
+            # a run cut off by the end of a session goes on from its newest checkpoint (resume is bitwise)
+            "--resume_from_checkpoint", "latest"]
 
 
 def ema_decay(steps: int) -> float:
@@ -149,13 +151,16 @@ def run_one(args, name: str, lr: float, warmup: float, seed: int, steps: int) ->
         out.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
         started, load = time.time(), os.getloadavg()[0]
+        resumed = max((int(c.name.split("-")[1]) for c in out.glob("checkpoint-*")), default=0)
         with open(out.parent / f"{out.name}.log", "w") as log:
             code = subprocess.call(train_command(args, name, lr, warmup, seed, steps), cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
         if code != 0:
             raise SystemExit(f"error: training {name} {out.name} failed (exit {code}); see {out.parent / out.name}.log")
-        (records / "wall.json").write_text(json.dumps({"wall_seconds": time.time() - started, "load_at_start": load,
-                                                       "load_at_end": os.getloadavg()[0]}))
+        wall = {"wall_seconds": time.time() - started, "load_at_start": load, "load_at_end": os.getloadavg()[0]}
+        if resumed:  # wall clock of the steps after the checkpoint only
+            wall["resumed_from_step"] = resumed
+        (records / "wall.json").write_text(json.dumps(wall))
     val_arrays, val_names, order = load_split(args.dataset, "validation")
     val = cached_eval(records / "validation.json", lambda: evaluate(out / "model", val_arrays, val_names, order))
     setting = best_setting(val)
