@@ -218,6 +218,30 @@ def test_evaluate_checkpoint_writes_report(tmp_path):
     assert saved["act"]["mean_steps"] <= 2.0 and sum(saved["act"]["steps_histogram"].values()) == 12
 
 
+def test_evaluate_checkpoint_reports_accuracy_per_depth_bucket():
+    """An open-world build's depth buckets: rows the model gets right are counted in their own bucket only."""
+    import datasets
+
+    from training.hrm_evaluate import _summary, evaluate_checkpoint
+
+    model = tiny_model(q_scale=0.5)
+    arrays = random_arrays(8)
+    predicted = run_solve(model, arrays, max_steps=2, early_exit=False)["predictions"]
+    right = np.array([1, 0, 1, 1, 0, 0, 1, 0], bool)  # rows whose label is the model's own answer
+    arrays["labels"] = np.where(right[:, None], predicted, arrays["labels"]).astype(arrays["labels"].dtype)
+    arrays["labels"][~right, 0] = (predicted[~right, 0] % 5) + 1  # and the others differ somewhere
+    rounds = np.array([1, 2, 3, 3, 6, -1, -1, 4])  # -1: needs search
+    ds = datasets.Dataset.from_dict({**{k: v.tolist() for k, v in arrays.items()}, "rounds": rounds.tolist()})
+    meta = {"task": "sudoku", "seq_len": 16, "vocab_size": 6, "depth_buckets": "1-2,3,4,5,search"}
+    res = evaluate_checkpoint(model, ds, meta, arrays, max_steps=2, budgets=[2], batch_size=5, num_examples=0)
+    assert res["by_depth"] == {"1-2": {"exact_accuracy": 0.5, "num_puzzles": 2},
+                               "3": {"exact_accuracy": 1.0, "num_puzzles": 2},
+                               "4": {"exact_accuracy": 0.0, "num_puzzles": 1},
+                               "search": {"exact_accuracy": 0.5, "num_puzzles": 2}}
+    assert res["exact_accuracy"] == pytest.approx(4 / 8)
+    assert "search: 50.0% of 2" in _summary(res)
+
+
 def test_evaluate_checkpoint_rejects_mismatched_dataset():
     from training.evaluation import check_model_fits_dataset
 

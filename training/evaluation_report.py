@@ -152,6 +152,11 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
         "act": act, "scaling": curve, "seconds": seconds,
     }
 
+    if meta.get("depth_buckets") and "rounds" in ds.column_names:
+        rounds = np.asarray(ds["rounds"] if len(keep) == len(ds) else ds.select(keep)["rounds"])
+        results["by_depth"] = depth_table(rounds, meta["depth_buckets"], budget_view(seg, headline,
+                                                                                      early_exit_headline)["exact"])
+
     if candidates:
         results["candidates"] = candidate_curve(model, arrays, kind, candidates, max_steps=headline,
                                                 early_exit=early_exit_headline, noise=candidate_noise,
@@ -188,6 +193,20 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
     return results
 
 
+
+
+def depth_table(rounds: np.ndarray, buckets, exact: np.ndarray) -> dict[str, dict]:
+    """Exact accuracy per depth bucket of an open-world build (`depth_buckets` in its `hrm_dataset.json`), in the
+    buckets' order: the deepest bucket is where recursion has to pay."""
+    from dataset_scripts.sudoku import depth_bucket_names, parse_depth_buckets
+
+    names = depth_bucket_names(rounds, buckets)
+    table = {}
+    for bucket in parse_depth_buckets(buckets):
+        rows = names == bucket.name
+        if rows.any():
+            table[bucket.name] = {"exact_accuracy": float(exact[rows].mean()), "num_puzzles": int(rows.sum())}
+    return table
 
 
 def evaluate_run_checkpoints(checkpoints: list[Path], ds, meta: dict, arrays: dict, *, device, output_dir: Path,

@@ -143,6 +143,9 @@ def _summary(results: dict) -> str:
                  f"{b}: {100 * f:.1f}/{100 * a:.1f}" for b, f, a in zip(results["scaling"]["max_steps"],
                                                                        results["scaling"]["full"],
                                                                        results["scaling"]["act"]))]
+    if "by_depth" in results:
+        lines.append("exact by depth bucket (propagation rounds; 'search' = singles stall): " + ", ".join(
+            f"{name}: {100 * b['exact_accuracy']:.1f}% of {b['num_puzzles']}" for name, b in results["by_depth"].items()))
     if "candidates" in results:
         c = results["candidates"]
         for pick in ("q_head", "validity", "any"):
