@@ -49,6 +49,7 @@ MODELS = {"trm": "training/configs/open_trm.yaml", "hrm": "training/configs/open
           "baseline_params_hrm": "training/configs/open_baseline_params_hrm.yaml",
           "baseline_compute": "training/configs/open_baseline_compute.yaml"}
 RECURSIVE = ("trm", "hrm")
+TRAINED_SEGMENTS = {"trm": 4, "hrm": 4}  # halt_max_steps of open_trm.yaml / open_hrm.yaml (checked in the tests)
 LEARNING_RATES = (3e-3, 1e-3)
 WARMUP_FRACTIONS = (0.05, 0.2)
 SEGMENT_BUDGETS = (1, 2, 4, 8, 16)
@@ -165,10 +166,15 @@ def run_one(args, name: str, lr: float, warmup: float, seed: int, steps: int) ->
     val = cached_eval(records / "validation.json", lambda: evaluate(out / "model", val_arrays, val_names, order))
     setting = best_setting(val)
     picked = [(val[setting]["segments"], val[setting]["early_exit"])]
-    if (1, False) not in picked and name in RECURSIVE:
-        picked.append((1, False))
+    if name in RECURSIVE:  # also 1 segment, and the trained segments: the compute the compute-matched baseline has
+        trained = json.loads((out / "model" / "config.json").read_text())["halt_max_steps"]
+        picked += [s for s in ((1, False), (trained, False)) if s not in picked]
     test_arrays, test_names, _ = load_split(args.dataset, "test")
-    cached_eval(records / "test.json", lambda: evaluate(out / "model", test_arrays, test_names, order, picked))
+    test = json.loads((records / "test.json").read_text()) if (records / "test.json").is_file() else {}
+    missing = [s for s in picked if f"{s[0]}{'-exit' if s[1] else ''}" not in test]
+    if missing:  # (records written before a setting joined the list get just that setting)
+        test.update(evaluate(out / "model", test_arrays, test_names, order, missing))
+        (records / "test.json").write_text(json.dumps(test, indent=1))
 
     def along_the_run():
         curve = []
@@ -279,6 +285,7 @@ def read_run(args, name: str, lr: float, warmup: float, seed: int) -> dict | Non
     wall = json.loads((records / "wall.json").read_text()) if (records / "wall.json").is_file() else {}
     return {"model": name, "seed": seed, "lr": lr, "warmup": warmup, "setting": setting,
             "validation_exact": val[setting]["exact"], "test": test[setting], "test_one_segment": test.get("1"),
+            "test_trained_segments": test.get(str(TRAINED_SEGMENTS.get(name))),
             "curve": json.loads((records / "curve.json").read_text()),
             "wall_minutes": wall.get("wall_seconds", float("nan")) / 60}
 
@@ -387,14 +394,16 @@ def markdown(record: dict) -> str:
     lines = [f"Budget: {record['budget_tflops']:g} training TFLOP per run; seeds {', '.join(map(str, record['seeds']))}; "
              "test exact accuracy, mean (range) over seeds.", "",
              "| model | parameters | steps | GFLOP/step | lr, warm-up (chosen on validation) | inference (chosen on "
-             "validation) | MFLOP/puzzle | wall min/run | test exact | 1 segment |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "validation) | MFLOP/puzzle | wall min/run | test exact | 1 segment | trained segments |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m, rs in models.items():
         one = (pct(*_mean(rs, lambda r: r["test_one_segment"]["exact"])) if rs[0]["test_one_segment"] else "–")
+        trained = (pct(*_mean(rs, lambda r: r["test_trained_segments"]["exact"]))
+                   if all(r.get("test_trained_segments") for r in rs) else "–")
         lines.append(f"| {m} | {plan_[m]['parameters']:,} | {plan_[m]['steps']:,} | {plan_[m]['gflop_per_step']:.2f} | "
                      f"{rs[0]['lr']:g}, {rs[0]['warmup']:g} | {', '.join(sorted({r['setting'] for r in rs}))} | "
                      f"{statistics.mean(r['test']['inference_mflop_per_puzzle'] for r in rs):.0f} | "
-                     f"{statistics.mean(r['wall_minutes'] for r in rs):.1f} | {pct(*_mean(rs))} | {one} |")
+                     f"{statistics.mean(r['wall_minutes'] for r in rs):.1f} | {pct(*_mean(rs))} | {one} | {trained} |")
     lines += ["", "Exact accuracy per depth bucket (test; rounds of parallel single-propagation; training puzzles "
               f"need at most {record['train_max_rounds']} rounds):", "",
               "| model | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
