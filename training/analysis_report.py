@@ -64,12 +64,13 @@ def write_plots(report: dict, trajectories: list[dict], output_dir: Path) -> lis
             row[0].plot(segs, [np.nan if v is None else v for v in conv["all"][f"rel_change_{state}"]], style,
                         marker="o", label=_state_label(m, state))
         row[0].set(yscale="log", xlabel="segment", ylabel="‖z_t − z_{t−1}‖ / ‖z_t‖", title=f"{m['label']}: state change")
-        for j, (bucket, c) in enumerate(conv["by_depth"].items()):
+        shades = plt.cm.viridis(np.linspace(0, 0.9, max(1, len(conv["by_depth"]))))  # shallow (dark) to deep
+        for shade, (bucket, c) in zip(shades, conv["by_depth"].items()):
             name = f"{report['depth']['column'] or 'depth'} {bucket} ({c['puzzles']})"
             row[1].plot(segs[1:], [np.nan if v is None else 100 * v for v in c["answer_tokens_changed"][1:]],
-                        marker="o", color=colors[j % len(colors)], label=name)
+                        marker="o", color=shade, label=name)
             row[2].plot(segs, [np.nan if v is None else 100 * v for v in c["solved_and_stable_by_segment"]],
-                        marker="o", color=colors[j % len(colors)], label=name)
+                        marker="o", color=shade, label=name)
         row[1].set(xlabel="segment", ylabel="% answer tokens changed", title="answer change from the previous segment")
         row[2].set(xlabel="segment", ylabel="% puzzles", ylim=(0, 100),
                    title="right from this segment on")
