@@ -152,10 +152,11 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
         "act": act, "scaling": curve, "seconds": seconds,
     }
 
-    if meta.get("depth_buckets") and "rounds" in ds.column_names:
-        rounds = np.asarray(ds["rounds"] if len(keep) == len(ds) else ds.select(keep)["rounds"])
-        results["by_depth"] = depth_table(rounds, meta["depth_buckets"], budget_view(seg, headline,
-                                                                                      early_exit_headline)["exact"])
+    depth_column = "path_length" if kind == "maze" else "rounds"  # the depth the buckets are over
+    if meta.get("depth_buckets") and depth_column in ds.column_names:
+        depth = np.asarray(ds[depth_column] if len(keep) == len(ds) else ds.select(keep)[depth_column])
+        results["by_depth"] = depth_table(depth, meta["depth_buckets"], budget_view(seg, headline,
+                                                                                     early_exit_headline)["exact"])
 
     if candidates:
         results["candidates"] = candidate_curve(model, arrays, kind, candidates, max_steps=headline,
