@@ -1508,3 +1508,37 @@ def test_small_canvas_model_refuses_a_grid_that_does_not_fit(canvas_inputs):
     assert_cli_error(solve_cli, ["--model", canvas_inputs["model"], "--arc", canvas_inputs["task-5x5"]], pattern)
     assert_cli_error(solve_cli, ["--model", canvas_inputs["model"], "--arc-task", canvas_inputs["task-5x5"],
                                  "--adapt-steps", "1"], pattern)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Open-world maze options (validation split, path-length buckets, shallow training, --require-open)
+# ---------------------------------------------------------------------------------------------------------
+OPEN_MAZE_CASES = [
+    ("bucket-cannot-be-filled", ["--eval-buckets", "1-2,7+"],  # 5x5 mazes have shortest paths of at most 6 moves
+     r"test: path-length bucket '7\+' cannot be filled \(0 of 1 5x5 mazes.*longest shortest path seen: 6 moves\); "
+     r"ask for fewer mazes per bucket, a wider bucket"),
+    ("bucket-spec-malformed", ["--eval-buckets", "1-2,x"], r"depth bucket 'x' in '1-2,x' is not A, A-B, A\+"),
+    ("bucket-spec-overlap", ["--eval-buckets", "1-3,3"], r"depth buckets '1-3' and '3' in '1-3,3' overlap"),
+    ("bucket-search-is-sudoku-only", ["--eval-buckets", "1-2,search"],
+     r"bucket 'search' is Sudoku's .*maze buckets are path lengths"),
+    ("bucket-longer-than-the-grid", ["--eval-buckets", "1-2,9+"],
+     r"bucket '9\+' asks for longer paths than a 5x5 maze can have \(at most 8 moves\)"),
+    ("bucket-outside-max-path-length", ["--max-path-length", "3", "--eval-buckets", "1-2,5"],
+     r"bucket '5' lies outside --min-path-length/--max-path-length \(1\.\.3 moves\)"),
+    ("train-max-path-length-zero", ["--train-max-path-length", "0"],
+     r"--train-max-path-length 0 is below the shortest path a train maze can have \(1 move\)"),
+    ("train-max-path-length-below-min-path", ["--min-path-length", "3", "--train-max-path-length", "2"],
+     r"--train-max-path-length 2 is below the shortest path a train maze can have \(3 moves, --min-path-length 3\)"),
+    ("num-val-negative", ["--num-val", "-1"], r"--num-val must be >= 0, got -1"),
+    ("buckets-with-csv", ["--source", "csv", "--csv-dir", ".", "--eval-buckets", "1-2"],
+     r"--eval-buckets selects generated mazes"),
+    ("not-open", ["--require-open"],  # 5x5 mazes are a closed world
+     r"test split is not open: 1 of 1 eval puzzles \(100\.0%\) are within one step .* \(--no-require-open builds"),
+]
+
+
+@pytest.mark.parametrize("name,extra,pattern", OPEN_MAZE_CASES, ids=[c[0] for c in OPEN_MAZE_CASES])
+def test_maze_open_world_bad_input(work, name, extra, pattern):
+    out = work / f"open-maze-{name}"
+    assert_cli_error(build_maze, ["--output-dir", out, *SMALL_MAZE, *extra], pattern)
+    assert not (out / "hrm_dataset.json").exists()
