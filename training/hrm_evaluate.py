@@ -144,7 +144,8 @@ def _summary(results: dict) -> str:
                                                                        results["scaling"]["full"],
                                                                        results["scaling"]["act"]))]
     if "by_depth" in results:
-        lines.append("exact by depth bucket (propagation rounds; 'search' = singles stall): " + ", ".join(
+        depth = "path length, moves" if results["task"] == "maze" else "propagation rounds; 'search' = singles stall"
+        lines.append(f"exact by depth bucket ({depth}): " + ", ".join(
             f"{name}: {100 * b['exact_accuracy']:.1f}% of {b['num_puzzles']}" for name, b in results["by_depth"].items()))
     if "candidates" in results:
         c = results["candidates"]
