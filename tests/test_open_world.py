@@ -60,7 +60,8 @@ def _record(tmp_path, name, lr, warmup, seed, val_exact, test_exact, deep):
 def test_the_cell_is_chosen_on_validation_and_the_result_line_reports_test(tmp_path):
     args = _args(tmp_path, models=("trm", "baseline_params_trm"))
     # seed 0 grid: the cell best on validation is not the best on test, and must still win
-    values = {(3e-3, 0.05): (0.9, 0.5), (3e-3, 0.2): (0.8, 0.99), (1e-3, 0.05): (0.1, 0.1), (1e-3, 0.2): (0.2, 0.2)}
+    values = {cell: (0.1, 0.1) for cell in ow.cells()}
+    values.update({(3e-3, 0.05): (0.9, 0.5), (3e-3, 0.2): (0.8, 0.99)})
     for (lr, wu), (val, test) in values.items():
         _record(tmp_path, "trm", lr, wu, 0, val, test, deep=test)
         _record(tmp_path, "baseline_params_trm", lr, wu, 0, val / 2, test / 2, deep=0.0)
@@ -84,3 +85,20 @@ def test_an_incomplete_grid_chooses_nothing(tmp_path):
     assert ow.tuning(args)["chosen"]["trm"] is None
     with pytest.raises(ow.BenchmarkError, match="not complete"):
         ow.do_seeds(args)
+
+
+def test_a_run_locked_by_a_live_process_is_left_to_it(tmp_path):
+    import os
+    import subprocess
+
+    args = _args(tmp_path, models=("trm",))
+    job = ("trm", 3e-3, 0.05, 0)
+    lock = ow.lock_file(args, *job)
+    lock.parent.mkdir(parents=True)
+    assert not ow.running_elsewhere(args, job)
+    lock.write_text(str(os.getpid()))
+    assert ow.running_elsewhere(args, job)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock.write_text(str(gone.pid))
+    assert not ow.running_elsewhere(args, job)
