@@ -212,8 +212,9 @@ def run_queue(args, jobs: list[tuple[str, float, float, int]]) -> None:
     running = []
     while pending or running:
         pending = [j for j in pending if not done(j)]  # (finished by another invocation meanwhile)
-        startable = [j for j in pending if not running_elsewhere(args, j)]
-        while startable and len(running) < args.parallel:
+        elsewhere = [j for j in pending if running_elsewhere(args, j)]  # they count against --parallel too
+        startable = [j for j in pending if j not in elsewhere]
+        while startable and len(running) + len(elsewhere) < args.parallel:
             name, lr, warmup, seed = job = startable.pop(0)
             pending.remove(job)
             cmd = [sys.executable, __file__, "job", "--task", args.task, "--dataset", args.dataset,
