@@ -5,7 +5,7 @@
 # compute-matched Transformers, each tuned on the same learning-rate x warm-up grid on the validation split, at
 # one training-FLOP budget per run, 3 seeds; then print, last, the RESULT line.
 #
-#   bash benchmarks/depth_pays.sh                        # seeds 0 1 2, 16 TFLOP per run (about 30 runs)
+#   bash benchmarks/depth_pays.sh                        # seeds 0 1 2, 16 TFLOP per run (6 grid cells x 5 models + 2 seeds x 5: 40 runs)
 #   SEEDS="0 1" BUDGET_TFLOPS=8 bash benchmarks/depth_pays.sh
 #   PYTHON=/path/to/python TASK=sudoku6 bash benchmarks/depth_pays.sh
 #
