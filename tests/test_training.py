@@ -347,3 +347,22 @@ def test_push_to_hub_uploads_a_complete_loadable_folder(trained, monkeypatch, tm
         hub.push_to_hub(out / "model", "not a repo id", token="hf_fake")
     with pytest.raises(ValueError, match="incomplete"):
         hub.push_to_hub(tmp_path, "someone/hrm-test", token="hf_fake")
+
+
+def test_the_model_card_names_the_split_that_was_evaluated(dataset, tmp_path):
+    """Training evaluated on validation (training.eval_split): the card must not call those figures test."""
+    import shutil
+
+    data = tmp_path / "with_validation"
+    shutil.copytree(dataset, data)
+    shutil.copy(data / "data" / "test-00000-of-00001.parquet", data / "data" / "validation-00000-of-00001.parquet")
+    meta = json.loads((data / "hrm_dataset.json").read_text())
+    meta["num_rows"]["validation"] = meta["num_rows"]["test"]
+    (data / "hrm_dataset.json").write_text(json.dumps(meta))
+    (data / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files:\n" + "".join(
+        f"  - split: {s}\n    path: data/{s}-*.parquet\n" for s in ("train", "test", "validation")) + "---\n# tiny\n")
+    out = tmp_path / "out"
+    run_train(tiny_args(data, out, "--max_steps", "2", "--eval_split", "validation"))
+    card = (out / "model" / "README.md").read_text()
+    assert "split: validation" in card and "| validation | Exact accuracy |" in card
+    assert "split: test" not in card and "| test |" not in card

@@ -263,7 +263,8 @@ def train(args: RunArguments, plan: RunPlan | None = None) -> dict:
 
     def write_card(model_dir: Path, step: int) -> None:
         hub.write_model_card(model_dir, hrm.config, train_config={k: config[k] for k in ("dataset", "model", "training")},
-                             dataset_meta=meta, dataset_id=args.data.dataset, eval_results=last_eval,
+                             dataset_meta=meta, dataset_id=args.data.dataset,
+                             eval_results={t.eval_split: last_eval} if last_eval else None,
                              repo_id=t.hub_model_id, step=step, num_parameters=sum(p.numel() for p in hrm.parameters()),
                              base_model=t.init_from)
 
