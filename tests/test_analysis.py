@@ -214,7 +214,9 @@ def test_hrm_analyze_writes_report_and_pictures(kind, sudoku4, tmp_path):
         for state in ("z_H", "z_L"):
             assert 1.0 <= pr[state]["trajectory"] <= 16
         conv = m["convergence"]
-        assert {b: c["puzzles"] for b, c in conv["by_depth"].items()} == {"1": 8, "2": 8, "3": 7, "stuck": 7}
+        drawn = ROUNDS[np.sort(np.random.default_rng(0).choice(len(ROUNDS), 30, replace=False))]  # --limit 30
+        assert {b: c["puzzles"] for b, c in conv["by_depth"].items()} == {
+            ("stuck" if r < 0 else str(r)): int((drawn == r).sum()) for r in (1, 2, 3, -1)}
         assert sum(conv["first_stable_segment_histogram"].values()) == 30
         assert conv["all"]["answer_tokens_changed"][0] is None and len(conv["all"]["rel_change_z_L"]) == 4
         halt = m["halting"]
@@ -226,7 +228,8 @@ def test_hrm_analyze_writes_report_and_pictures(kind, sudoku4, tmp_path):
     # The trained and the fresh model are different models.
     assert report["models"][0]["participation_ratio"] != report["models"][1]["participation_ratio"]
     rows = np.load(out / "per_puzzle.npz")
-    assert rows["m0_exact"].shape == (30, 4) and sorted(rows["row"].tolist()) == list(range(30))
+    assert rows["m0_exact"].shape == (30, 4) and sorted(rows["row"].tolist()) == sorted(
+        np.random.default_rng(0).choice(len(ROUNDS), 30, replace=False).tolist())
 
 
 def test_analyze_api_matches_the_command_and_takes_a_loaded_model(sudoku4, tmp_path):
@@ -244,3 +247,16 @@ def test_analyze_api_matches_the_command_and_takes_a_loaded_model(sudoku4, tmp_p
         analyze(model, str(sudoku4), pooling="max")
     with pytest.raises(TypeError, match="compare must be an HRM/TRM model"):
         analyze(model, str(sudoku4), compare=3)
+
+
+def test_limit_draws_rows_from_the_whole_split():
+    """A split written bucket by bucket (shallow first) is sampled over every depth, the same rows for a seed."""
+    from training.analysis import sample_rows
+
+    arrays = {"inputs": np.arange(100)[:, None], "labels": np.arange(100)[:, None]}
+    keep, picked = sample_rows(None, {"task": "sudoku"}, arrays, 10, seed=0)
+    assert len(keep) == 10 and np.all(np.diff(keep) > 0) and keep.max() >= 50
+    assert np.array_equal(picked["inputs"][:, 0], keep)
+    assert np.array_equal(sample_rows(None, {"task": "sudoku"}, arrays, 10, seed=0)[0], keep)
+    assert not np.array_equal(sample_rows(None, {"task": "sudoku"}, arrays, 10, seed=1)[0], keep)
+    assert np.array_equal(sample_rows(None, {"task": "sudoku"}, arrays, 100, seed=0)[0], np.arange(100))

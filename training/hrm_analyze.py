@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="built dataset folder or Hub dataset repo id")
     p.add_argument("--split", default="test")
     p.add_argument("--limit", type=int, default=1000,
-                   help="analyse the first N rows of the split (ARC: tasks); default 1000")
+                   help="analyse N rows of the split drawn at random with --seed, so that every depth is in "
+                        "(ARC: the first N tasks); default 1000")
     p.add_argument("--compare", default=None,
                    help="a second model shown side by side: a folder, a Hub repo id, or 'untrained' (a freshly "
                         "initialised model of the same config)")
@@ -39,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "every grid position")
     p.add_argument("--num-trajectories", type=int, default=6, help="puzzles drawn in trajectories.png (default 6)")
     p.add_argument("--bins", type=int, default=10, help="bins of the reliability diagram (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="order of the puzzles for the PR scaling curve, and the "
-                                                       "weights of --compare untrained (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="the rows drawn by --limit, the order of the puzzles for the PR "
+                                                       "scaling curve, and the weights of --compare untrained (default 0)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--output-dir", default=None, help="where analysis.json and the plots go (default: ./analysis-<split>)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
