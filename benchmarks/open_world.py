@@ -49,7 +49,6 @@ MODELS = {"trm": "training/configs/open_trm.yaml", "hrm": "training/configs/open
           "baseline_params_hrm": "training/configs/open_baseline_params_hrm.yaml",
           "baseline_compute": "training/configs/open_baseline_compute.yaml"}
 RECURSIVE = ("trm", "hrm")
-TRAINED_SEGMENTS = {"trm": 4, "hrm": 4}  # halt_max_steps of open_trm.yaml / open_hrm.yaml (checked in the tests)
 LEARNING_RATES = (1e-2, 3e-3, 1e-3)  # 1e-2 joined when 3e-3, the grid's edge, won for most models
 WARMUP_FRACTIONS = (0.05, 0.2)
 SEGMENT_BUDGETS = (1, 2, 4, 8, 16)
@@ -64,20 +63,34 @@ class BenchmarkError(ValueError):
 # ----------------------------------------------------------------------------- models and budgets
 
 
+def recipe(name: str) -> dict:
+    """The training YAML of MODELS[name]."""
+    from dataset_scripts.validation import load_yaml
+
+    return load_yaml((ROOT / MODELS[name]).read_text())
+
+
 def model_config(name: str, meta: dict):
     """The config of MODELS[name] for this dataset (as train.py resolves it)."""
-    from dataset_scripts.validation import load_yaml
     from modeling_hrm import MODEL_CLASSES
 
-    fields = dict(load_yaml((ROOT / MODELS[name]).read_text())["model"])
+    fields = dict(recipe(name)["model"])
     config_class, _ = MODEL_CLASSES[fields.pop("type", "hrm")]
     return config_class.from_dataset_metadata(meta, **fields)
 
 
 def batch_size(name: str) -> int:
-    from dataset_scripts.validation import load_yaml
+    return int(recipe(name)["training"]["global_batch_size"])
 
-    return int(load_yaml((ROOT / MODELS[name]).read_text())["training"]["global_batch_size"])
+
+def trained_segments(name: str) -> int | None:
+    """A recursive model's ACT segments in training (the compute the compute-matched baseline is matched to)."""
+    return int(recipe(name)["model"]["halt_max_steps"]) if name in RECURSIVE else None
+
+
+def setting_name(segments: int, early_exit: bool) -> str:
+    """The key of an inference setting in the records: "16", "4-exit"."""
+    return f"{segments}{'-exit' if early_exit else ''}"
 
 
 def plan(args, meta: dict) -> dict:
@@ -162,18 +175,16 @@ def run_one(args, name: str, lr: float, warmup: float, seed: int, steps: int) ->
         if resumed:  # wall clock of the steps after the checkpoint only
             wall["resumed_from_step"] = resumed
         (records / "wall.json").write_text(json.dumps(wall))
-    val_arrays, val_names, order = load_split(args.dataset, "validation")
-    val = cached_eval(records / "validation.json", lambda: evaluate(out / "model", val_arrays, val_names, order))
+    validation = load_split(args.dataset, "validation")
+    val = cached_eval(records / "validation.json", lambda: evaluate(out / "model", *validation))
     setting = best_setting(val)
     picked = [(val[setting]["segments"], val[setting]["early_exit"])]
     if name in RECURSIVE:  # also 1 segment, and the trained segments: the compute the compute-matched baseline has
-        trained = json.loads((out / "model" / "config.json").read_text())["halt_max_steps"]
-        picked += [s for s in ((1, False), (trained, False)) if s not in picked]
-    test_arrays, test_names, _ = load_split(args.dataset, "test")
+        picked += [s for s in ((1, False), (trained_segments(name), False)) if s not in picked]
     test = json.loads((records / "test.json").read_text()) if (records / "test.json").is_file() else {}
-    missing = [s for s in picked if f"{s[0]}{'-exit' if s[1] else ''}" not in test]
+    missing = [s for s in picked if setting_name(*s) not in test]
     if missing:  # (records written before a setting joined the list get just that setting)
-        test.update(evaluate(out / "model", test_arrays, test_names, order, missing))
+        test.update(evaluate(out / "model", *load_split(args.dataset, "test"), missing))
         (records / "test.json").write_text(json.dumps(test, indent=1))
 
     def along_the_run():
@@ -181,7 +192,7 @@ def run_one(args, name: str, lr: float, warmup: float, seed: int, steps: int) ->
         for ckpt in sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
             step = int(ckpt.name.split("-")[1])
             if step < steps:
-                res = evaluate(ckpt, val_arrays, val_names, order, picked[:1])
+                res = evaluate(ckpt, *validation, picked[:1])
                 curve.append({"step": step, "validation_exact": res[setting]["exact"]})
         return curve + [{"step": steps, "validation_exact": val[setting]["exact"]}]
 
@@ -239,19 +250,17 @@ def run_queue(args, jobs: list[tuple[str, float, float, int]]) -> None:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def load_split(dataset: str, split: str) -> tuple[dict, list[str], list[str]]:
-    """Arrays of a split, each row's depth-bucket name, and the bucket order (shallow to deep)."""
+def load_split(dataset: str, split: str) -> tuple[dict, list[int], str]:
+    """Arrays of a split, each row's depth (`rounds`), and the dataset's depth buckets (shallow to deep)."""
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
-    from dataset_scripts.sudoku import depth_bucket_names
 
     ds, meta = load_hrm_dataset(dataset, split)
     if "depth_buckets" not in meta:
         raise BenchmarkError(f"{dataset} has no depth buckets: build it with --eval-buckets (see depth_pays.sh)")
-    names = depth_bucket_names(ds["rounds"], meta["depth_buckets"])
-    return dataset_arrays(ds), list(names), meta["depth_buckets"].split(",")
+    return dataset_arrays(ds), ds["rounds"], meta["depth_buckets"]
 
 
-def evaluate(model_dir: Path, arrays: dict, names: list[str], order: list[str], settings=None) -> dict:
+def evaluate(model_dir: Path, arrays: dict, rounds: list[int], buckets: str, settings=None) -> dict:
     """Exact accuracy of every inference setting (segments, early exit), overall and per bucket.
 
     One pass of the largest segment budget yields every smaller budget with and without early exit
@@ -262,6 +271,7 @@ def evaluate(model_dir: Path, arrays: dict, names: list[str], order: list[str], 
     from modeling_hrm.flops import inference_flops
     from modeling_hrm.loading import load_pretrained_model
     from training.evaluation import budget_view, run_segments
+    from training.evaluation_report import depth_table
 
     torch.set_num_threads(1)
     model = load_pretrained_model(str(model_dir), device="cpu").eval()
@@ -270,15 +280,15 @@ def evaluate(model_dir: Path, arrays: dict, names: list[str], order: list[str], 
         settings = [(1, False)] if one_pass else [(b, e) for b in SEGMENT_BUDGETS for e in (False, True)]
     with torch.no_grad():
         seg = run_segments(model, arrays, max_steps=max(b for b, _ in settings), batch_size=512)
-    names = np.asarray(names)
+    rounds = np.asarray(rounds)
     results = {}
     for budget, early in settings:
         view = budget_view(seg, budget, early)
-        results[f"{budget}{'-exit' if early else ''}"] = {
+        results[setting_name(budget, early)] = {
             "segments": budget, "early_exit": early, "exact": float(view["exact"].mean()),
             "mean_segments": float(view["steps"].mean()),
             "inference_mflop_per_puzzle": inference_flops(model.config, float(view["steps"].mean())) / 1e6,
-            "per_bucket": {b: float(view["exact"][names == b].mean()) for b in order if (names == b).any()}}
+            "per_bucket": {b: t["exact_accuracy"] for b, t in depth_table(rounds, buckets, view["exact"]).items()}}
     return results
 
 
@@ -306,7 +316,8 @@ def read_run(args, name: str, lr: float, warmup: float, seed: int) -> dict | Non
     wall = json.loads((records / "wall.json").read_text()) if (records / "wall.json").is_file() else {}
     return {"model": name, "seed": seed, "lr": lr, "warmup": warmup, "setting": setting,
             "validation_exact": val[setting]["exact"], "test": test[setting], "test_one_segment": test.get("1"),
-            "test_trained_segments": test.get(str(TRAINED_SEGMENTS.get(name))),
+            "test_trained_segments": test.get(setting_name(trained_segments(name), False)) if name in RECURSIVE
+            else None,
             "curve": json.loads((records / "curve.json").read_text()),
             "wall_minutes": wall.get("wall_seconds", float("nan")) / 60}
 

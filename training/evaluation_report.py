@@ -133,6 +133,7 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
     full = puzzle_metrics(seg["pred_full"], labels, full_view["steps"], full_view["q_halt_logits"])
     act = puzzle_metrics(seg["pred_act"], labels, act_view["steps"], act_view["q_halt_logits"])
     main = act if early_exit_headline else full
+    headline_view = act_view if early_exit_headline else full_view
 
     curve = {"max_steps": budgets, "full": [], "act": [], "act_mean_steps": []}
     for b in budgets:
@@ -154,9 +155,8 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
 
     depth_column = "path_length" if kind == "maze" else "rounds"  # the depth the buckets are over
     if meta.get("depth_buckets") and depth_column in ds.column_names:
-        depth = np.asarray(ds[depth_column] if len(keep) == len(ds) else ds.select(keep)[depth_column])
-        results["by_depth"] = depth_table(depth, meta["depth_buckets"], budget_view(seg, headline,
-                                                                                     early_exit_headline)["exact"])
+        results["by_depth"] = depth_table(np.asarray(_kept_column(ds, keep, depth_column)), meta["depth_buckets"],
+                                          headline_view["exact"])
 
     if candidates:
         results["candidates"] = candidate_curve(model, arrays, kind, candidates, max_steps=headline,
@@ -167,7 +167,7 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
         views = {"full": (seg["pred_full"], full_view), "act": (seg["pred_act"], act_view)}
         preds, view = views["act" if early_exit_headline else "full"]
         confidences = 1.0 / (1.0 + np.exp(-view["q_halt_logits"].astype(np.float64)))
-        cols = {c: np.asarray(ds[c] if len(keep) == len(ds) else ds.select(keep)[c], dtype=object)
+        cols = {c: np.asarray(_kept_column(ds, keep, c), dtype=object)
                 for c in ("task_id", "pair_index", "dihedral", "color_perm")}
         arc = arc_scores(preds, labels, confidences, cols["task_id"], cols["pair_index"], cols["dihedral"],
                          [np.asarray(p, dtype=np.int64) for p in cols["color_perm"]], k_values=pass_k,
@@ -186,14 +186,18 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
                            title=f"{kind}: exact accuracy vs max_steps")
         plot_steps_histogram(act["steps_histogram"], output_dir / "steps_histogram.png",
                              title=f"{kind}: ACT steps used (budget {headline})")
-        exact_rows = budget_view(seg, headline, early_exit_headline)["exact"]
-        _examples_picture(kind, arrays, seg["pred_act" if early_exit_headline else "pred_full"], exact_rows, meta,
-                          num_examples, output_dir / "examples.png")
+        _examples_picture(kind, arrays, seg["pred_act" if early_exit_headline else "pred_full"],
+                          headline_view["exact"], meta, num_examples, output_dir / "examples.png")
         with open(output_dir / "results.json", "w") as fh:
             json.dump(results, fh, indent=2, default=json_default)
     return results
 
 
+
+
+def _kept_column(ds, keep: np.ndarray, name: str):
+    """Column `name` of the rows `select_rows` kept."""
+    return ds[name] if len(keep) == len(ds) else ds.select(keep)[name]
 
 
 def depth_table(rounds: np.ndarray, buckets, exact: np.ndarray) -> dict[str, dict]:
