@@ -18,8 +18,8 @@ against the rules) and is reported apart. Writes benchmarks/results/search_<name
 search_<name>_<split>.png (exact accuracy vs inference FLOPs, one line per selector); prints Markdown tables and,
 last, one `RESULT` line per model.
 
-A grid's cost is the sum over its settings of (trajectories per puzzle × segments run); `--limit` takes the first
-N puzzles of each split.
+A grid's cost is the sum over its settings of (trajectories per puzzle × segments run); `--limit` draws N
+puzzles of each split at random (seed 0, over every depth bucket).
 """
 
 from __future__ import annotations
@@ -60,12 +60,13 @@ def parse_models(values: list[str]) -> dict[str, str]:
 def load_split(dataset: str, split: str, limit: int | None, bucket_column: str | None):
     """(arrays, metadata, bucket name per row or None, bucket order shallow to deep)."""
     from dataset_scripts.common import dataset_arrays, load_hrm_dataset
+    from training.evaluation import select_rows
 
     ds, meta = load_hrm_dataset(dataset, split)
     arrays = dataset_arrays(ds)
-    if limit is not None:
-        arrays = {k: v[:limit] for k, v in arrays.items()}
-        ds = ds.select(range(min(limit, len(ds))))
+    keep, arrays = select_rows(ds, meta, arrays, limit)
+    if len(keep) < len(ds):
+        ds = ds.select(keep)
     if not len(arrays["inputs"]):
         raise BenchmarkError(f"split {split!r} of {dataset} has no rows")
     column = bucket_column or next((c for c in DEPTH_COLUMNS if c in ds.column_names), None)
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                         "kind=noise,symmetry selector=q,vote,residual,valid)")
     p.add_argument("--max-compute", type=float, default=32.0,
                    help="choose only settings with at most this many times the plain run's FLOPs (default 32)")
-    p.add_argument("--limit", type=int, default=None, help="first N puzzles of each split")
+    p.add_argument("--limit", type=int, default=None, help="N puzzles of each split, drawn at random over it (seed 0)")
     p.add_argument("--bucket-column", default=None, help="depth column for the buckets (default rounds / path_length)")
     p.add_argument("--batch-size", type=int, default=512, help="trajectories per forward at most")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

@@ -251,12 +251,12 @@ def test_analyze_api_matches_the_command_and_takes_a_loaded_model(sudoku4, tmp_p
 
 def test_limit_draws_rows_from_the_whole_split():
     """A split written bucket by bucket (shallow first) is sampled over every depth, the same rows for a seed."""
-    from training.analysis import sample_rows
+    from training.evaluation import select_rows
 
     arrays = {"inputs": np.arange(100)[:, None], "labels": np.arange(100)[:, None]}
-    keep, picked = sample_rows(None, {"task": "sudoku"}, arrays, 10, seed=0)
+    keep, picked = select_rows(None, {"task": "sudoku"}, arrays, 10, seed=0)
     assert len(keep) == 10 and np.all(np.diff(keep) > 0) and keep.max() >= 50
     assert np.array_equal(picked["inputs"][:, 0], keep)
-    assert np.array_equal(sample_rows(None, {"task": "sudoku"}, arrays, 10, seed=0)[0], keep)
-    assert not np.array_equal(sample_rows(None, {"task": "sudoku"}, arrays, 10, seed=1)[0], keep)
-    assert np.array_equal(sample_rows(None, {"task": "sudoku"}, arrays, 100, seed=0)[0], np.arange(100))
+    assert np.array_equal(select_rows(None, {"task": "sudoku"}, arrays, 10, seed=0)[0], keep)
+    assert not np.array_equal(select_rows(None, {"task": "sudoku"}, arrays, 10, seed=1)[0], keep)
+    assert np.array_equal(select_rows(None, {"task": "sudoku"}, arrays, 100, seed=0)[0], np.arange(100))

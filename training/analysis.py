@@ -112,16 +112,6 @@ def load_inputs(model, dataset: str, split: str = "test", compare=None, *, devic
     return {"models": models, "ds": ds, "meta": meta, "arrays": arrays, "dataset": str(dataset), "split": split}
 
 
-def sample_rows(ds, meta: dict, arrays: dict, limit: int | None, seed: int) -> tuple[np.ndarray, dict]:
-    """`limit` rows drawn at random (seeded, kept in split order), so that a split written bucket by bucket (the
-    open-world builds) is analysed over every depth; ARC: the first `limit` tasks (`select_rows`)."""
-    n = len(arrays["inputs"])
-    if meta.get("task") == "arc" or limit is None or limit >= n:
-        return select_rows(ds, meta, arrays, limit)
-    keep = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
-    return keep, {k: v[keep] for k, v in arrays.items()}
-
-
 def run_analysis(inputs: dict, *, limit: int | None = 1000, max_steps: int | None = None, batch_size: int = 256,
                  pooling: str = "mean", num_trajectories: int = 6, bins: int = 10, seed: int = 0,
                  output_dir=None) -> dict:
@@ -129,7 +119,7 @@ def run_analysis(inputs: dict, *, limit: int | None = 1000, max_steps: int | Non
     `output_dir` when given."""
     check_options(limit, max_steps, batch_size, pooling, num_trajectories, bins)
     ds, meta = inputs["ds"], inputs["meta"]
-    keep, arrays = sample_rows(ds, meta, inputs["arrays"], limit, seed)
+    keep, arrays = select_rows(ds, meta, inputs["arrays"], limit, seed)
     column, buckets, bucket_order, how = depth_groups(ds, keep, meta)
     order = np.random.default_rng(seed).permutation(len(keep))
     buckets = buckets[order]

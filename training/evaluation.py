@@ -313,8 +313,10 @@ def check_model_fits_dataset(config, meta: dict, arrays: dict) -> None:
 
 
 
-def select_rows(ds, meta: dict, arrays: dict, limit: int | None):
-    """ARC: keep the test pairs (and the first `limit` tasks); others: the first `limit` rows."""
+def select_rows(ds, meta: dict, arrays: dict, limit: int | None, seed: int = 0):
+    """The rows to evaluate: ARC keeps the test pairs (of the first `limit` tasks); other tasks keep `limit` rows
+    drawn at random (seeded, in split order), so that a split written bucket by bucket (the open-world builds,
+    shallow first) is sampled over every depth. Returns (kept row indices, arrays of those rows)."""
     n = len(arrays["inputs"])
     keep = np.arange(n)
     if meta.get("task") == "arc":
@@ -324,8 +326,8 @@ def select_rows(ds, meta: dict, arrays: dict, limit: int | None):
             tasks = np.asarray(ds["task_id"], dtype=object)[keep]
             chosen = set(sorted(set(tasks))[:limit])
             keep = keep[np.fromiter((t in chosen for t in tasks), dtype=bool, count=len(keep))]
-    elif limit is not None:
-        keep = keep[:limit]
+    elif limit is not None and limit < n:
+        keep = np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
     if len(keep) == n:
         return keep, arrays
     return keep, {k: v[keep] for k, v in arrays.items()}
