@@ -213,6 +213,25 @@ def running_elsewhere(args, job) -> bool:
     return True
 
 
+def claim(args, job, pid: int | None = None) -> bool:
+    """Take the run's lock for `pid` (default this process), atomically: False if a live process holds it. An
+    invocation claims a run before it starts the run's process, so two invocations cannot both start it."""
+    lock = lock_file(args, *job)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if running_elsewhere(args, job):
+                return False
+            lock.unlink(missing_ok=True)  # left by a process that is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(pid or os.getpid()))
+        return True
+    return False
+
+
 def run_queue(args, jobs: list[tuple[str, float, float, int]]) -> None:
     """Every (model, lr, warm-up, seed) whose records are incomplete, `args.parallel` at a time, each as its own
     process (`open_world.py job ...`: train with one thread, then evaluate)."""
@@ -228,12 +247,16 @@ def run_queue(args, jobs: list[tuple[str, float, float, int]]) -> None:
         while startable and len(running) + len(elsewhere) < args.parallel:
             name, lr, warmup, seed = job = startable.pop(0)
             pending.remove(job)
+            if not claim(args, job):  # started by another invocation since the check above
+                continue
             cmd = [sys.executable, __file__, "job", "--task", args.task, "--dataset", args.dataset,
                    "--budget-tflops", str(args.budget_tflops), "--runs-dir", args.runs_dir,
                    "--results-dir", args.results_dir, "--models", name, "--lr", str(lr), "--warmup", str(warmup),
                    "--seeds", str(seed)]
             env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-            running.append((job, subprocess.Popen(cmd, cwd=ROOT, env=env), time.time()))
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+            lock_file(args, *job).write_text(str(proc.pid))  # the job holds it from now on
+            running.append((job, proc, time.time()))
             print(f"started {name} lr={lr:g} warm-up={warmup:g} seed={seed}", flush=True)
         time.sleep(5)
         for item in list(running):
@@ -517,8 +540,10 @@ def main(argv=None) -> int:
         if args.action == "job":
             job = (args.models[0], args.lr, args.warmup, args.seeds[0])
             lock = lock_file(args, *job)
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            lock.write_text(str(os.getpid()))
+            held_for_us = lock.is_file() and lock.read_text().strip() in (str(os.getpid()), str(os.getppid()))
+            if not held_for_us and not claim(args, job):
+                raise BenchmarkError(f"{job[0]} {cell_name(*job[1:])} is being run by process "
+                                     f"{lock.read_text().strip()} ({lock})")
             try:
                 run_one(args, *job, steps[args.models[0]])
             finally:

@@ -102,3 +102,19 @@ def test_a_run_locked_by_a_live_process_is_left_to_it(tmp_path):
     gone.wait()
     lock.write_text(str(gone.pid))
     assert not ow.running_elsewhere(args, job)
+
+
+def test_a_run_is_claimed_once(tmp_path):
+    """Two invocations cannot both start a run: the lock is created atomically before the run's process starts;
+    a lock whose process is gone is taken over."""
+    import subprocess
+
+    args = _args(tmp_path, models=("trm",))
+    job = ("trm", 3e-3, 0.05, 0)
+    assert ow.claim(args, job)
+    assert not ow.claim(args, job)  # held by this (live) process
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ow.lock_file(args, *job).write_text(str(gone.pid))
+    assert ow.claim(args, job, pid=12345678)
+    assert ow.lock_file(args, *job).read_text() == "12345678"
