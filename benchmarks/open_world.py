@@ -424,20 +424,31 @@ def by_model(record: dict) -> dict[str, list[dict]]:
     return out
 
 
+def best_baseline(record: dict, prefix: str = "baseline") -> dict | None:
+    """The baseline (model name starting with `prefix`) whose chosen cell is best on validation: its name and its
+    test exact accuracy, overall and on the deepest bucket, as means over the report's seeds."""
+    models, deepest = by_model(record), record["bucket_order"][-1]
+    names = [m for m in models if m.startswith(prefix)]
+    if not names:
+        return None
+    name = max(names, key=lambda m: record["tuning"]["chosen"][m]["validation_exact"])
+    return {"name": name, "seeds": len(models[name]), "test": _mean(models[name])[0],
+            "deep": _mean(models[name], lambda r: r["test"]["per_bucket"][deepest])[0], "deepest_bucket": deepest}
+
+
 def result_line(record: dict) -> str:
     models, order = by_model(record), record["bucket_order"]
     deepest = order[-1]
     test = {m: _mean(rs)[0] for m, rs in models.items()}
     deep = {m: _mean(rs, lambda r: r["test"]["per_bucket"][deepest])[0] for m, rs in models.items()}
-    params = [m for m in models if m.startswith("baseline_params")]
-    best_params = max(params, key=lambda m: record["tuning"]["chosen"][m]["validation_exact"]) if params else None
+    best_params = best_baseline(record, prefix="baseline_params")
     baselines = [m for m in models if m.startswith("baseline")]
 
     def pct(value):
         return "n/a" if value is None else f"{100 * value:.1f}"
 
     return (f"RESULT task={record['task']} budget_tflops={record['budget_tflops']:g} hrm={pct(test.get('hrm'))} "
-            f"trm={pct(test.get('trm'))} baseline_params={pct(test.get(best_params))} "
+            f"trm={pct(test.get('trm'))} baseline_params={pct(best_params and best_params['test'])} "
             f"baseline_compute={pct(test.get('baseline_compute'))} seeds={','.join(map(str, record['seeds']))} "
             f"deepest_bucket={deepest} deep_trm={pct(deep.get('trm'))} "
             f"deep_baseline_best={pct(max((deep[m] for m in baselines), default=None))}")

@@ -77,6 +77,9 @@ def test_the_cell_is_chosen_on_validation_and_the_result_line_reports_test(tmp_p
     assert line == ("RESULT task=sudoku6 budget_tflops=16 hrm=n/a trm=63.3 baseline_params=25.0 baseline_compute=n/a "
                     "seeds=0,1,2 deepest_bucket=search deep_trm=43.3 deep_baseline_best=0.0")
     assert record["runs"][0]["test_trained_segments"]["exact"] == 0.5  # the 4-segment test entry
+    best = ow.best_baseline(record)  # what the quick start quotes: the baseline best on validation, seed means
+    assert best == {"name": "baseline_params_trm", "seeds": 3, "test": pytest.approx(0.25), "deep": 0.0,
+                    "deepest_bucket": "search"}
 
 
 def test_an_incomplete_grid_chooses_nothing(tmp_path):
