@@ -200,6 +200,7 @@ def test_hrm_analyze_writes_report_and_pictures(kind, sudoku4, tmp_path):
     assert code == 0, text
     assert "PR trajectory" in text and "ECE" in text
     report = json.loads((out / "analysis.json").read_text())
+    drawn_rows = np.sort(np.random.default_rng(0).choice(len(ROUNDS), 30, replace=False))  # --limit 30, seed 0
     for name in ("participation_ratio.png", "convergence.png", "calibration.png", "trajectories.png",
                  "per_puzzle.npz"):
         assert (out / name).stat().st_size > 1000, name
@@ -214,9 +215,8 @@ def test_hrm_analyze_writes_report_and_pictures(kind, sudoku4, tmp_path):
         for state in ("z_H", "z_L"):
             assert 1.0 <= pr[state]["trajectory"] <= 16
         conv = m["convergence"]
-        drawn = ROUNDS[np.sort(np.random.default_rng(0).choice(len(ROUNDS), 30, replace=False))]  # --limit 30
         assert {b: c["puzzles"] for b, c in conv["by_depth"].items()} == {
-            ("stuck" if r < 0 else str(r)): int((drawn == r).sum()) for r in (1, 2, 3, -1)}
+            ("stuck" if r < 0 else str(r)): int((ROUNDS[drawn_rows] == r).sum()) for r in (1, 2, 3, -1)}
         assert sum(conv["first_stable_segment_histogram"].values()) == 30
         assert conv["all"]["answer_tokens_changed"][0] is None and len(conv["all"]["rel_change_z_L"]) == 4
         halt = m["halting"]
@@ -228,8 +228,7 @@ def test_hrm_analyze_writes_report_and_pictures(kind, sudoku4, tmp_path):
     # The trained and the fresh model are different models.
     assert report["models"][0]["participation_ratio"] != report["models"][1]["participation_ratio"]
     rows = np.load(out / "per_puzzle.npz")
-    assert rows["m0_exact"].shape == (30, 4) and sorted(rows["row"].tolist()) == sorted(
-        np.random.default_rng(0).choice(len(ROUNDS), 30, replace=False).tolist())
+    assert rows["m0_exact"].shape == (30, 4) and sorted(rows["row"].tolist()) == drawn_rows.tolist()
 
 
 def test_analyze_api_matches_the_command_and_takes_a_loaded_model(sudoku4, tmp_path):

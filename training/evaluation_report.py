@@ -132,8 +132,8 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
     full_view, act_view = budget_view(seg, headline, False), budget_view(seg, headline, True)
     full = puzzle_metrics(seg["pred_full"], labels, full_view["steps"], full_view["q_halt_logits"])
     act = puzzle_metrics(seg["pred_act"], labels, act_view["steps"], act_view["q_halt_logits"])
-    main = act if early_exit_headline else full
-    headline_view = act_view if early_exit_headline else full_view
+    main, headline_preds, headline_view = ((act, seg["pred_act"], act_view) if early_exit_headline
+                                           else (full, seg["pred_full"], full_view))
 
     curve = {"max_steps": budgets, "full": [], "act": [], "act_mean_steps": []}
     for b in budgets:
@@ -164,12 +164,10 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
                                                 seed=candidate_seed, batch_size=batch_size)
 
     if kind == "arc":
-        views = {"full": (seg["pred_full"], full_view), "act": (seg["pred_act"], act_view)}
-        preds, view = views["act" if early_exit_headline else "full"]
-        confidences = 1.0 / (1.0 + np.exp(-view["q_halt_logits"].astype(np.float64)))
+        confidences = 1.0 / (1.0 + np.exp(-headline_view["q_halt_logits"].astype(np.float64)))
         cols = {c: np.asarray(_kept_column(ds, keep, c), dtype=object)
                 for c in ("task_id", "pair_index", "dihedral", "color_perm")}
-        arc = arc_scores(preds, labels, confidences, cols["task_id"], cols["pair_index"], cols["dihedral"],
+        arc = arc_scores(headline_preds, labels, confidences, cols["task_id"], cols["pair_index"], cols["dihedral"],
                          [np.asarray(p, dtype=np.int64) for p in cols["color_perm"]], k_values=pass_k,
                          protocol=protocol, puzzle_identifiers=arrays.get("puzzle_identifiers"), tally=tally)
         results["arc"] = arc
@@ -186,8 +184,8 @@ def evaluate_checkpoint(model, ds, meta: dict, arrays: dict, *, max_steps: int |
                            title=f"{kind}: exact accuracy vs max_steps")
         plot_steps_histogram(act["steps_histogram"], output_dir / "steps_histogram.png",
                              title=f"{kind}: ACT steps used (budget {headline})")
-        _examples_picture(kind, arrays, seg["pred_act" if early_exit_headline else "pred_full"],
-                          headline_view["exact"], meta, num_examples, output_dir / "examples.png")
+        _examples_picture(kind, arrays, headline_preds, headline_view["exact"], meta, num_examples,
+                          output_dir / "examples.png")
         with open(output_dir / "results.json", "w") as fh:
             json.dump(results, fh, indent=2, default=json_default)
     return results

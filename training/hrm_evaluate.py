@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-exit", action="store_true",
                    help="make the ACT (Q-head halting) results the headline instead of the full-budget ones")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--limit", type=int, default=None, help="evaluate N rows drawn at random over the split (seed 0, the same rows every time; ARC: the first N tasks)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="evaluate N rows drawn at random over the split (seed 0, the same rows every time; ARC: the "
+                        "first N tasks)")
     p.add_argument("--pass-k", default="1,2", help="ARC: the K of pass@K (default 1,2)")
     p.add_argument("--protocol", default=None, metavar="hrm|trm",
                    help="ARC scoring of the model's paper (default: the model's type): hrm = a task counts if all its "
